@@ -1,0 +1,16 @@
+"""tinynode: Neural ODEs from scratch on NumPy (CPU) or CuPy (GPU).
+
+Dense layers with hand-written VJPs, an adaptive Tsit5 integrator and
+continuous adjoints, Adam and cross-entropy: everything needed to reproduce
+the Lux.jl tutorial "MNIST Classification using Neural ODEs", written to be
+read.
+"""
+
+__version__ = "0.1.0"
+
+from . import backend, nn, losses, optim, testing  # noqa: E402,F401
+from .errors import (  # noqa: E402,F401
+    TinyNodeError, ShapeError, DTypeError, BackendError, GradcheckError,
+)
+from .losses import logit_cross_entropy, logit_cross_entropy_grad, accuracy  # noqa: E402,F401
+from .optim import Adam, SGD  # noqa: E402,F401

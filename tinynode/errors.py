@@ -1,0 +1,30 @@
+"""Every error tinynode raises, in one family.
+
+Each exception says what happened and what to try. They all derive from
+:class:`TinyNodeError`, so ``except tinynode.TinyNodeError`` catches anything
+the library raises on purpose; anything else is a bug (or comes from user code,
+which tinynode lets through unchanged).
+
+User input is never guarded with ``assert``: asserts vanish under ``python -O``
+(torchdiffeq's "underflow in dt nan" is the cautionary tale).
+"""
+
+
+class TinyNodeError(Exception):
+    """Base class of every error tinynode raises on purpose."""
+
+
+class ShapeError(TinyNodeError, ValueError):
+    """An array has the wrong shape (input, parameters, labels, or f's output)."""
+
+
+class DTypeError(TinyNodeError, TypeError):
+    """Arrays of different floating dtypes were mixed (tinynode never promotes silently)."""
+
+
+class BackendError(TinyNodeError, RuntimeError):
+    """The requested array backend (CuPy / a CUDA device) is not available."""
+
+
+class GradcheckError(TinyNodeError, AssertionError):
+    """A hand-written derivative disagrees with finite differences."""
