@@ -10,7 +10,12 @@ __version__ = "0.1.0"
 
 from . import backend, nn, losses, optim, testing  # noqa: E402,F401
 from .errors import (  # noqa: E402,F401
-    TinyNodeError, ShapeError, DTypeError, BackendError, GradcheckError,
+    TinyNodeError, ArgumentError, ShapeError, DTypeError, BackendError, GradcheckError,
 )
 from .losses import logit_cross_entropy, logit_cross_entropy_grad, accuracy  # noqa: E402,F401
 from .optim import Adam, SGD  # noqa: E402,F401
+from . import stepsize, tableaus  # noqa: E402,F401
+from .errors import SolverError, MaxStepsExceeded, StepSizeUnderflow, NonFiniteError  # noqa: E402,F401
+from .solve import solve, Solution  # noqa: E402,F401
+from .stepsize import PIController, IController, ConstantStepSize  # noqa: E402,F401
+from .tableaus import Tsit5, Dopri5, RK4, Euler  # noqa: E402,F401

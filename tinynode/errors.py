@@ -14,6 +14,10 @@ class TinyNodeError(Exception):
     """Base class of every error tinynode raises on purpose."""
 
 
+class ArgumentError(TinyNodeError, ValueError):
+    """An argument has an invalid value (a tolerance, a time span, an option)."""
+
+
 class ShapeError(TinyNodeError, ValueError):
     """An array has the wrong shape (input, parameters, labels, or f's output)."""
 
@@ -28,3 +32,23 @@ class BackendError(TinyNodeError, RuntimeError):
 
 class GradcheckError(TinyNodeError, AssertionError):
     """A hand-written derivative disagrees with finite differences."""
+
+
+class SolverError(TinyNodeError, RuntimeError):
+    """An ODE solve could not finish. ``t`` is the time reached (a float)."""
+
+    def __init__(self, message, t=None):
+        super().__init__(message)
+        self.t = t
+
+
+class MaxStepsExceeded(SolverError):
+    """The solve used ``max_steps`` step attempts without reaching the end of the span."""
+
+
+class StepSizeUnderflow(SolverError):
+    """The adaptive step size shrank below what the time variable can resolve."""
+
+
+class NonFiniteError(SolverError):
+    """NaN or Inf appeared in the state or in the vector field's output."""

@@ -1,0 +1,441 @@
+"""The adaptive Runge-Kutta loop, and ``solve``, the public entry point.
+
+How one step works (any explicit tableau; Tsit5 shown). All stage values live
+in ONE preallocated buffer ``B`` of shape ``(s + 1, N)``: row 0 is ``y_n``,
+rows 1..s are ``k_1..k_s``. Then every Runge-Kutta combination is a single
+matrix-vector product::
+
+    Y_i     = [1, h a_i1, ..., h a_i,i-1] @ B[:i]       (the stage input)
+    k_i     = f(t_n + c_i h, Y_i)
+    y_n+1   = Y_s                                       (FSAL: b = last row of a)
+    err     = h * btilde @ [k_1..k_s]                   (5th minus embedded 4th order)
+    EEst    = RMS(err / (atol + rtol * max(|y_n|, |y_n+1|)))
+
+so a Tsit5 step costs six evaluations of ``f`` (k_1 is the previous step's
+k_7), six products, six copies and a handful of calls for the error norm, and
+exactly one device-to-host synchronisation: reading ``EEst`` to decide
+acceptance. Time and step size are Python floats (float64) throughout; the
+state keeps its own dtype.
+
+The step-size controller (:mod:`tinynode.stepsize`) alone decides accept or
+reject; the tableau (:mod:`tinynode.tableaus`) alone knows the coefficients.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import tableaus
+from .backend import array_module, item
+from .errors import ArgumentError, DTypeError, MaxStepsExceeded, NonFiniteError, ShapeError, StepSizeUnderflow
+from .stepsize import PIController, initial_step
+
+__all__ = ["solve", "Solution", "integrate"]
+
+_MAX_NONFINITE_RETRIES = 10
+
+
+@dataclass
+class Solution:
+    """The result of :func:`solve`.
+
+    Attributes:
+        t: output times, a float64 NumPy array.
+        y: states at those times, stacked time-first: ``(len(t), *y0.shape)``,
+            on y0's device and in its dtype.
+        stats: ``nf`` (evaluations of f), ``naccept`` and ``nreject`` (steps).
+        status: ``"success"`` (failures raise a :class:`~tinynode.errors.SolverError`).
+
+    With ``dense=True``, ``sol(t)`` evaluates the method's continuous
+    extension anywhere in the span (a scalar gives ``y0.shape``, a sequence
+    ``(len, *y0.shape)``).
+    """
+
+    t: np.ndarray
+    y: object
+    stats: dict
+    status: str = "success"
+    dense: object = field(default=None, repr=False)
+
+    def __call__(self, t):
+        if self.dense is None:
+            raise ArgumentError("this solution has no dense output; solve with dense=True")
+        return self.dense(t)
+
+
+class DenseOutput:
+    """The continuous extension of an accepted step sequence.
+
+    Keeps, per accepted step, its start ``t_n``, size ``h_n`` and the buffer
+    ``[y_n, k_1..k_s]``; evaluating at ``t`` finds the step and applies
+    ``y_n + h sum_i b_i(theta) k_i`` with ``theta = (t - t_n) / h``.
+    """
+
+    def __init__(self, tableau, shape, t0, t1):
+        self.tableau, self.shape = tableau, shape
+        self.t0, self.t1 = t0, t1
+        self.ts, self.hs, self.buffers = [], [], []
+
+    def append(self, t, h, B):
+        self.ts.append(t)
+        self.hs.append(h)
+        self.buffers.append(B.copy())
+
+    def _one(self, t):
+        direction = 1.0 if self.t1 > self.t0 else -1.0
+        if not (min(self.t0, self.t1) <= t <= max(self.t0, self.t1)):
+            raise ArgumentError(f"t = {t} lies outside the solved span [{self.t0}, {self.t1}]")
+        starts = direction * np.asarray(self.ts)
+        n = max(int(np.searchsorted(starts, direction * t, side="right")) - 1, 0)
+        h = self.hs[n]
+        theta = (t - self.ts[n]) / h
+        return _combine(self.tableau, self.buffers[n], h, theta).reshape(self.shape)
+
+    def __call__(self, t):
+        if np.ndim(t) == 0:
+            return self._one(float(t))
+        rows = [self._one(float(ti)) for ti in np.asarray(t, dtype=np.float64)]
+        return array_module(rows[0]).stack(rows)
+
+
+def _combine(tableau, B, h, theta, out=None):
+    """``y_n + h sum_i b_i(theta) k_i`` from a step buffer ``B = [y_n, k_1..k_s]``."""
+    xp = array_module(B)
+    coef = np.empty(tableau.stages + 1)
+    coef[0] = 1.0
+    coef[1:] = h * tableau.interp_weights(theta)
+    return xp.matmul(xp.asarray(coef, dtype=B.dtype), B, out=out)
+
+
+_WEIGHTS_CACHE = {}
+
+
+def _weights_template(tableau, xp, dtype):
+    """Rows ``[1, a_i]`` per stage, ``[1, b]`` and ``[0, btilde]``, cast once per dtype and device."""
+    key = (id(tableau), xp.__name__, np.dtype(dtype).str)
+    if key not in _WEIGHTS_CACHE:
+        s = tableau.stages
+        w = np.zeros((s + 2, s + 1))
+        w[:s, 0] = 1.0
+        w[:s, 1:] = tableau.a
+        w[s, 0], w[s, 1:] = 1.0, tableau.b
+        if tableau.btilde is not None:
+            w[s + 1, 1:] = tableau.btilde
+        _WEIGHTS_CACHE[key] = xp.asarray(w, dtype=dtype)
+    return _WEIGHTS_CACHE[key]
+
+
+def _evaluate(f, t, y, params, shape, dtype, out):
+    """``out[:] = f(t, y, params)``, checking what f returned."""
+    k = f(t, y, params)
+    if getattr(k, "shape", None) != shape:
+        raise ShapeError(f"the vector field returned shape {getattr(k, 'shape', type(k).__name__)} "
+                         f"at t = {t}, but the state has shape {shape}; f must return dy/dt with y's shape.")
+    if k.dtype != dtype:
+        raise DTypeError(f"the vector field returned dtype {k.dtype} at t = {t} for a {dtype} state; "
+                         "return the state's dtype (tinynode never promotes silently).")
+    out[...] = k.reshape(-1)
+
+
+def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=None,
+              rtol=1e-3, atol=1e-6, dt0=None, max_steps=100_000, shape=None,
+              tstops=(), on_step=None, on_tstop=None, error_size=None, f0=None, what="solve"):
+    """Integrate ``dy/dt = f(t, y, params)`` from ``t0`` to ``t1``: the engine under every solve.
+
+    ``y0`` is flat (``N`` entries); ``f`` sees it reshaped to ``shape``. Hooks
+    (used by ``solve`` and the adjoints, not needed for plain use):
+
+    * ``on_step(t, t_new, h, B, y_new)`` after each accepted step from ``t`` to
+      ``t_new``, while ``B`` still holds ``[y_n, k_1..k_s]`` of that step and
+      ``y_new`` the new state (copy what you keep: the buffers are reused);
+    * ``tstops``: times the steps must land on exactly (sorted along the
+      direction of integration; ``t1`` is always one);
+    * ``on_tstop(t, y) -> bool``: called on landing at each tstop with the flat
+      state; return True if it changed ``y`` (a jump), so FSAL is re-evaluated;
+    * ``error_size``: only the first ``error_size`` entries enter the error
+      norm (the seminorm of Kidger, Chen and Lyons 2021);
+    * ``f0``: ``f(t0, y0)`` if the caller already has it.
+
+    Returns ``(y1, stats)`` with ``y1`` the flat final state (a fresh array).
+    """
+    xp = array_module(y0)
+    dtype = y0.dtype
+    shape = y0.shape if shape is None else shape
+    n = y0.size
+    s = tableau.stages
+    controller = PIController() if controller is None else controller
+    direction = 1.0 if t1 > t0 else -1.0
+    span = abs(t1 - t0)
+    stops = [float(x) for x in tstops if direction * (x - t0) > 0 and direction * (x - t1) < 0] + [float(t1)]
+    stats = {"nf": 0, "naccept": 0, "nreject": 0}
+
+    # Buffers, allocated once: B = [y_n, k_1..k_s], a stage input, the new state,
+    # the error vector and two scratch vectors for the norm.
+    B = xp.empty((s + 1, n), dtype=dtype)
+    B[0] = y0
+    y_stage, y_new, err = xp.empty(n, dtype), xp.empty(n, dtype), xp.empty(n, dtype)
+    sc1, sc2 = xp.empty(n, dtype), xp.empty(n, dtype)
+    m = n if error_size is None else int(error_size)
+    err_m, y_m, y_new_m, sc1_m, sc2_m = err[:m], B[0, :m], y_new[:m], sc1[:m], sc2[:m]
+    y_stage_view, y_new_view = y_stage.reshape(shape), y_new.reshape(shape)
+    rtol, atol = _flat_tolerance(xp, rtol, shape, dtype), _flat_tolerance(xp, atol, shape, dtype)
+    rtol_m = rtol if isinstance(rtol, float) else rtol[:m]
+    atol_m = atol if isinstance(atol, float) else atol[:m]
+    template = _weights_template(tableau, xp, dtype)
+    W = xp.empty_like(template)
+    stage_rows = [W[i, : i + 1] for i in range(s)]
+    err_row = W[s + 1, 1:]
+    c = [float(ci) for ci in tableau.c]
+
+    # The first stage and the initial step.
+    if f0 is None:
+        _evaluate(f, t0, y0.reshape(shape), params, shape, dtype, B[1])
+        stats["nf"] += 1
+    else:
+        B[1] = f0
+    if not math.isfinite(item(B[1].sum())):
+        raise NonFiniteError(f"{what}: f(t0, y0) contains NaN or Inf at t0 = {t0}; the vector field "
+                             "fails at the initial state (check the model and its inputs).", t=t0)
+    if dt0 is None:
+        if not tableau.adaptive:
+            raise ArgumentError(f"{tableau.name} is a fixed-step method: pass dt0")
+        h, nf = initial_step(f, t0, B[0], B[1], params, rtol, atol, tableau.order, direction * span,
+                             shape, error_size=m)
+        stats["nf"] += nf
+    else:
+        h = direction * min(abs(float(dt0)), span)
+    fixed_h = h
+
+    t = t0
+    k1_valid = True
+    stop_index = 0
+    ctrl_state = controller.init()
+    nonfinite = 0
+    while True:
+        next_stop = stops[stop_index]
+        # Land exactly on the next tstop (t1 included) rather than step past it.
+        landing = direction * (t + h - next_stop) >= -100 * math.ulp(max(abs(t), abs(next_stop)))
+        if landing:
+            h = next_stop - t
+        if not k1_valid:
+            _evaluate(f, t, B[0].reshape(shape), params, shape, dtype, B[1])
+            stats["nf"] += 1
+            k1_valid = True
+
+        # The stages: Y_i = [1, h a_i] @ B[:i+1], k_i = f(t + c_i h, Y_i).
+        xp.multiply(template, h, out=W)
+        W[:s + 1, 0] = 1.0
+        for i in range(1, s):
+            last = tableau.fsal and i == s - 1
+            xp.matmul(stage_rows[i], B[: i + 1], out=y_new if last else y_stage)
+            _evaluate(f, t + c[i] * h, y_new_view if last else y_stage_view, params, shape, dtype, B[i + 1])
+        stats["nf"] += s - 1
+        if not tableau.fsal:
+            xp.matmul(W[s], B, out=y_new)
+
+        if tableau.adaptive:
+            # EEst = RMS(err / (atol + rtol max(|y_n|, |y_n+1|))), the one host sync per step.
+            xp.matmul(err_row, B[1:], out=err)
+            xp.abs(y_m, out=sc1_m)
+            xp.abs(y_new_m, out=sc2_m)
+            xp.maximum(sc1_m, sc2_m, out=sc1_m)
+            sc1_m *= rtol_m
+            sc1_m += atol_m
+            xp.divide(err_m, sc1_m, out=sc1_m)
+            eest = math.sqrt(item(xp.dot(sc1_m, sc1_m)) / m)
+            if not math.isfinite(eest):
+                nonfinite += 1
+                if nonfinite > _MAX_NONFINITE_RETRIES:
+                    raise NonFiniteError(_diagnose_nonfinite(xp, B, W, stage_rows, tableau, t, h, what,
+                                                             nonfinite), t=t)
+                accept, h_next = False, h * controller.qmin
+            else:
+                accept, h_next, ctrl_state = controller.adapt(h, eest, ctrl_state)
+        else:
+            accept, h_next, eest = True, fixed_h, 0.0
+            if not math.isfinite(item(y_new.sum())):
+                raise NonFiniteError(f"{what}: the state became NaN or Inf in the step from t = {t} "
+                                     f"with h = {h}; try a smaller dt0 or check the vector field.", t=t)
+
+        if accept:
+            nonfinite = 0
+            stats["naccept"] += 1
+            t_new = next_stop if landing else t + h
+            if on_step is not None:
+                on_step(t, t_new, h, B, y_new)
+            B[0] = y_new
+            if tableau.fsal:
+                B[1] = B[s]
+            else:
+                k1_valid = False
+            t = t_new
+            if landing:
+                if on_tstop is not None and on_tstop(t, B[0]):
+                    k1_valid = False  # a jump in y: the FSAL stage no longer matches
+                stop_index += 1
+                if stop_index == len(stops):
+                    return B[0].copy(), stats
+        else:
+            stats["nreject"] += 1
+
+        if abs(h_next) > span:
+            h_next = direction * span
+        tiny = 4 * math.ulp(max(abs(t), abs(t0), abs(t1)))
+        if tableau.adaptive and abs(h_next) <= tiny:
+            if not math.isfinite(eest):
+                raise NonFiniteError(_diagnose_nonfinite(xp, B, W, stage_rows, tableau, t, h, what,
+                                                         nonfinite), t=t)
+            raise StepSizeUnderflow(
+                f"{what}: the step size underflowed to {h_next:.3e} at t = {t} (last error ratio "
+                f"{eest:.3e}). The problem may be stiff, or the solution may be blowing up. Try looser "
+                "rtol/atol, float64, or a model with smoother dynamics.", t=t)
+        if stats["naccept"] + stats["nreject"] >= max_steps:
+            raise MaxStepsExceeded(
+                f"{what}: reached max_steps = {max_steps} step attempts ({stats['naccept']} accepted, "
+                f"{stats['nreject']} rejected) at t = {t} of [{t0}, {t1}]. Increase max_steps, loosen "
+                "rtol/atol, or check whether the dynamics have become stiff.", t=t)
+        h = h_next
+
+
+def _flat_tolerance(xp, tol, shape, dtype):
+    """A scalar tolerance as a float; an array one broadcast to the state and flattened."""
+    if isinstance(tol, float) or np.ndim(tol) == 0:
+        return float(tol)
+    return xp.ascontiguousarray(xp.broadcast_to(xp.asarray(tol, dtype=dtype), shape)).reshape(-1)
+
+
+def _diagnose_nonfinite(xp, B, W, stage_rows, tableau, t, h, what, tries):
+    """Say whether f produced the NaN/Inf from a finite state, or the state itself blew up."""
+    s = tableau.stages
+    for i in range(s):
+        y_i = B[0] if i == 0 else xp.matmul(stage_rows[i], B[: i + 1])
+        y_ok = math.isfinite(item(y_i.sum()))
+        k_ok = math.isfinite(item(B[i + 1].sum()))
+        if not y_ok:
+            return (f"{what}: the state became NaN or Inf inside the step from t = {t} (stage {i + 1}, "
+                    f"h = {h:.3e}), after {tries} retries with smaller steps: the solution is "
+                    "blowing up. Check the model's dynamics, or try tighter tolerances or float64.")
+        if not k_ok:
+            return (f"{what}: the vector field returned NaN or Inf at t = {t + float(tableau.c[i]) * h} "
+                    f"from a finite state (stage {i + 1}), after {tries} retries with smaller steps. "
+                    "Check f for operations that produce NaN (log or sqrt of negatives, 0/0, overflow).")
+    return f"{what}: the error estimate is NaN or Inf at t = {t} (h = {h:.3e}); check the tolerances."
+
+
+def _check_span(tspan):
+    try:
+        t0, t1 = (float(x) for x in tspan)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"tspan must be a pair of numbers (t0, t1), got {tspan!r}") from None
+    if not (math.isfinite(t0) and math.isfinite(t1)):
+        raise ArgumentError(f"tspan must be finite, got ({t0}, {t1})")
+    if t0 == t1:
+        raise ArgumentError(f"tspan has zero length ({t0}, {t1}); t1 must differ from t0")
+    return t0, t1
+
+
+def _check_tolerance(name, tol):
+    arr = np.asarray(tol.get() if hasattr(tol, "get") else tol, dtype=np.float64)
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0) or (name == "atol" and np.any(arr <= 0)):
+        need = "positive" if name == "atol" else "non-negative"
+        hint = " (for a purely relative tolerance use a tiny atol such as 1e-12)" if name == "atol" else ""
+        raise ArgumentError(f"{name} must be finite and {need}{hint}, got {tol!r}")
+    return float(arr) if arr.ndim == 0 else tol
+
+
+def solve(f, y0, tspan, params=None, *, solver=None, rtol=1e-3, atol=1e-6, saveat=None,
+          save_start=True, dense=False, dt0=None, max_steps=100_000, controller=None):
+    """Solve ``dy/dt = f(t, y, params)``, ``y(t0) = y0``, over ``tspan = (t0, t1)``.
+
+    Arguments:
+        f: the vector field, ``f(t, y, params) -> dy/dt`` with ``y``'s shape and dtype.
+        y0: the initial state, any shape, float32 or float64, NumPy or CuPy. The
+            whole array is ONE system with one step sequence (a batch of 128
+            20-vectors is a 2560-dimensional ODE, as in the tutorial).
+        tspan: ``(t0, t1)``; ``t1 < t0`` integrates backward in time.
+        params: passed through to ``f``.
+        solver: a tableau, ``tinynode.Tsit5()`` by default; also ``Dopri5()``,
+            and the fixed-step ``RK4()`` and ``Euler()`` (which need ``dt0``).
+        rtol, atol: tolerances, scalars or arrays broadcastable to ``y0`` (per
+            component). A step is accepted when the RMS over all entries of
+            ``err / (atol + rtol max(|y_n|, |y_n+1|))`` is at most 1.
+        saveat: times at which to return the state (within the span, ordered
+            along the direction of integration). They do not constrain the
+            steps: values come from the method's continuous extension, except
+            ``t1``, which every solve lands on exactly. ``None`` returns the
+            state after every accepted step.
+        save_start: with ``saveat=None``, whether ``t0`` is the first output.
+        dense: keep every step so that ``sol(t)`` works anywhere in the span.
+        dt0: the first step size (magnitude); by default Hairer's heuristic.
+        max_steps: the most step attempts (accepted plus rejected) allowed.
+        controller: ``stepsize.PIController()`` (OrdinaryDiffEq's default) or
+            ``stepsize.IController()``.
+
+    Returns:
+        a :class:`Solution`. Failures raise a :class:`~tinynode.errors.SolverError`
+        (``MaxStepsExceeded``, ``StepSizeUnderflow``, ``NonFiniteError``) whose
+        message names the time reached and what to try.
+    """
+    tableau = tableaus.TSIT5 if solver is None else solver
+    if not isinstance(tableau, tableaus.Tableau):
+        raise TypeError(f"solver must be a tableau such as tinynode.Tsit5(), got {solver!r}")
+    if not hasattr(y0, "dtype") or y0.dtype.kind != "f" or y0.dtype.itemsize not in (4, 8):
+        raise DTypeError(f"y0 must be a float32 or float64 array, got {getattr(y0, 'dtype', type(y0).__name__)}; "
+                         "cast it first, e.g. y0.astype(numpy.float32).")
+    if y0.size == 0:
+        raise ShapeError("y0 is empty")
+    t0, t1 = _check_span(tspan)
+    rtol, atol = _check_tolerance("rtol", rtol), _check_tolerance("atol", atol)
+    if int(max_steps) < 1:
+        raise ArgumentError(f"max_steps must be a positive integer, got {max_steps}")
+    if dt0 is not None and not (math.isfinite(float(dt0)) and float(dt0) != 0):
+        raise ArgumentError(f"dt0 must be a non-zero finite number, got {dt0}")
+    xp = array_module(y0)
+    if not math.isfinite(item(y0.sum())):
+        raise NonFiniteError(f"solve: y0 contains NaN or Inf (at t0 = {t0}).", t=t0)
+    direction = 1.0 if t1 > t0 else -1.0
+    shape, dtype = y0.shape, y0.dtype
+    y_flat = xp.ascontiguousarray(y0).reshape(-1)
+
+    if saveat is not None:
+        times = np.atleast_1d(np.asarray(saveat, dtype=np.float64))
+        if times.ndim != 1 or times.size == 0:
+            raise ArgumentError("saveat must be a non-empty 1-D sequence of times")
+        if np.any(direction * np.diff(times) < 0):
+            raise ArgumentError("saveat must be ordered along the direction of integration")
+        if np.any(direction * (times - t0) < 0) or np.any(direction * (times - t1) > 0):
+            raise ArgumentError(f"saveat times must lie within tspan ({t0}, {t1})")
+        out = xp.empty((times.size, y_flat.size), dtype=dtype)
+        pending = [0]
+        while pending[0] < times.size and times[pending[0]] == t0:
+            out[pending[0]] = y_flat
+            pending[0] += 1
+    else:
+        saved_t, saved_y = ([t0], [y_flat.copy()]) if save_start else ([], [])
+    dense_out = DenseOutput(tableau, shape, t0, t1) if dense else None
+
+    def on_step(t, t_new, h, B, y_new):
+        if dense_out is not None:
+            dense_out.append(t, h, B)
+        if saveat is None:
+            saved_t.append(t_new)
+            saved_y.append(y_new.copy())
+            return
+        while pending[0] < times.size and direction * (times[pending[0]] - t_new) <= 0:
+            tau = times[pending[0]]
+            if tau == t_new or tau == t1:
+                out[pending[0]] = y_new
+            else:
+                _combine(tableau, B, h, (tau - t) / h, out=out[pending[0]])
+            pending[0] += 1
+
+    _, stats = integrate(f, y_flat, t0, t1, params, tableau=tableau, controller=controller,
+                         rtol=rtol, atol=atol, dt0=dt0, max_steps=int(max_steps), shape=shape,
+                         on_step=on_step)
+    if saveat is None:
+        saved_t[-1] = t1  # the last step lands on t1 exactly; make the float exact too
+        t_out, y_out = np.asarray(saved_t), xp.stack(saved_y)
+    else:
+        t_out, y_out = times, out
+    return Solution(t_out, y_out.reshape((len(t_out),) + shape), stats, "success", dense_out)

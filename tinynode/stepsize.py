@@ -1,0 +1,149 @@
+"""Step-size control: the error norm, the initial step, and the controllers.
+
+Everything here follows OrdinaryDiffEq.jl's defaults for Tsit5 (see the
+docstrings for the exact rules). The controllers work on Python floats: the
+error estimate is the one number per step that crosses from the device to the
+host, and everything after it is scalar arithmetic.
+
+A controller is a small immutable object with two methods::
+
+    state = controller.init()
+    accept, dt_next, state = controller.adapt(dt, eest, state)
+
+``eest`` is the scaled RMS error of the attempted step (accept iff <= 1) and
+``dt`` the step that was attempted (signed; only its magnitude is changed).
+"""
+
+import math
+from dataclasses import dataclass
+
+from .backend import array_module, item
+
+__all__ = ["PIController", "IController", "ConstantStepSize", "rms", "initial_step"]
+
+
+@dataclass(frozen=True)
+class PIController:
+    """OrdinaryDiffEq's PI controller (Hairer and Wanner II, IV.2; Soderlind 2003).
+
+    After a step with scaled error ``EEst`` (``errold`` is the error of the
+    last accepted step, starting at ``qoldinit``)::
+
+        q11 = EEst^beta1
+        q   = clamp(q11 / errold^beta2 / safety, 1/qmax, 1/qmin)
+        accept (EEst <= 1):  dt <- dt / q,                     errold <- max(EEst, qoldinit)
+        reject (EEst > 1):   dt <- dt / min(1/qmin, q11/safety), errold unchanged
+
+    Defaults are OrdinaryDiffEq's for a 5th-order method: beta1 = 7/(10*5) = 0.14,
+    beta2 = 2/(5*5) = 0.08. Because ``errold`` starts at 1e-4, the first
+    accepted step is damped by (1e-4)^0.08 ~ 0.48: the second step of a solve
+    is often *smaller* than the first. Accepted steps may shrink, and rejected
+    ones shrink gently (EEst = 2 gives x0.82).
+    """
+
+    beta1: float = 0.14
+    beta2: float = 0.08
+    safety: float = 0.9
+    qmin: float = 0.2
+    qmax: float = 10.0
+    qoldinit: float = 1e-4
+
+    def init(self):
+        return self.qoldinit
+
+    def adapt(self, dt, eest, errold):
+        if eest == 0.0:
+            return True, dt * self.qmax, max(eest, self.qoldinit)
+        q11 = eest ** self.beta1
+        q = min(max(q11 / errold ** self.beta2 / self.safety, 1.0 / self.qmax), 1.0 / self.qmin)
+        if eest <= 1.0:
+            return True, dt / q, max(eest, self.qoldinit)
+        return False, dt / min(1.0 / self.qmin, q11 / self.safety), errold
+
+
+@dataclass(frozen=True)
+class IController:
+    """The plain integral controller (OrdinaryDiffEq's ``IController``), for comparison.
+
+    ``dt <- dt * clamp(safety * EEst^(-1/(k+1)), qmin, qmax)`` after every attempt,
+    accepted or not, with ``k`` the order of the embedded error estimate (4 for
+    Tsit5, so the exponent is 1/5). No memory of earlier steps, no damping.
+    """
+
+    error_order: int = 4
+    safety: float = 0.9
+    qmin: float = 0.2
+    qmax: float = 10.0
+
+    def init(self):
+        return None
+
+    def adapt(self, dt, eest, state):
+        if eest == 0.0:
+            factor = self.qmax
+        else:
+            factor = min(max(self.safety * eest ** (-1.0 / (self.error_order + 1)), self.qmin), self.qmax)
+        return eest <= 1.0, dt * factor, state
+
+
+@dataclass(frozen=True)
+class ConstantStepSize:
+    """Accept every step and keep its size: fixed steps for an adaptive tableau.
+
+    Used to measure a method's convergence order, and to run Tsit5 or Dopri5
+    on a fixed grid (pass ``dt0``).
+    """
+
+    qmin: float = 0.2  # only used to shrink after a NaN/Inf step
+
+    def init(self):
+        return None
+
+    def adapt(self, dt, eest, state):
+        return True, dt, state
+
+
+def rms(x):
+    """Root mean square over all entries (OrdinaryDiffEq's ODE_DEFAULT_NORM), as a float."""
+    xp = array_module(x)
+    flat = x.reshape(-1)
+    return math.sqrt(item(xp.dot(flat, flat)) / max(flat.size, 1))
+
+
+def initial_step(f, t0, y0, f0, params, rtol, atol, order, dtmax, shape, error_size=None):
+    """Hairer's initial step (Solving ODEs I, II.4), as OrdinaryDiffEq's ``ode_determine_initdt``.
+
+    With the scale ``sk = atol + |y0| rtol`` and RMS norms::
+
+        d0 = ||y0 / sk||,  d1 = ||f0 / sk||
+        dt0 = 0.01 d0/d1   (1e-6 if d0 or d1 < 1e-5),  at most dtmax
+        f1 = f(t0 + dt0, y0 + dt0 f0),   d2 = ||(f1 - f0) / sk|| / dt0
+        dt1 = (0.01 / max(d1, d2))^(1/order)   (max(1e-6, 1e-3 dt0) if both <= 1e-15)
+        dt = min(100 dt0, dt1, dtmax)
+
+    ``f0 = f(t0, y0)`` is passed in (and reused as the first stage), so this costs
+    one evaluation of ``f``. ``dtmax`` carries the direction of integration and
+    the result is signed like it. ``y0``, ``f0`` and array tolerances are flat;
+    only the first ``error_size`` entries enter the norms (as in the step's
+    error norm). Returns ``(dt, evaluations used)``.
+    """
+    direction = 1.0 if dtmax > 0 else -1.0
+    dtmax = abs(dtmax)
+    m = y0.size if error_size is None else error_size
+    xp = array_module(y0)
+    sk = xp.abs(y0[:m])
+    sk *= rtol if isinstance(rtol, float) else rtol[:m]
+    sk += atol if isinstance(atol, float) else atol[:m]
+    d0 = rms(y0[:m] / sk)
+    d1 = rms(f0[:m] / sk)
+    dt0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+    dt0 = min(dt0, dtmax)
+    y1 = y0 + (direction * dt0) * f0
+    f1 = f(t0 + direction * dt0, y1.reshape(shape), params).reshape(-1)
+    diff = f1[:m] - f0[:m]
+    if not bool(xp.any(diff)):
+        return direction * min(100 * dt0, dtmax), 1
+    d2 = rms(diff / sk) / dt0
+    m_ = max(d1, d2)
+    dt1 = max(1e-6, 1e-3 * dt0) if m_ <= 1e-15 else (0.01 / m_) ** (1.0 / order)
+    return direction * min(100 * dt0, dt1, dtmax), 1
