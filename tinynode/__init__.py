@@ -16,6 +16,6 @@ from .losses import logit_cross_entropy, logit_cross_entropy_grad, accuracy  # n
 from .optim import Adam, SGD  # noqa: E402,F401
 from . import stepsize, tableaus  # noqa: E402,F401
 from .errors import SolverError, MaxStepsExceeded, StepSizeUnderflow, NonFiniteError  # noqa: E402,F401
-from .solve import solve, Solution  # noqa: E402,F401
+from .odeint import solve, Solution  # noqa: E402,F401
 from .stepsize import PIController, IController, ConstantStepSize  # noqa: E402,F401
 from .tableaus import Tsit5, Dopri5, RK4, Euler  # noqa: E402,F401

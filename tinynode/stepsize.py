@@ -138,12 +138,12 @@ def initial_step(f, t0, y0, f0, params, rtol, atol, order, dtmax, shape, error_s
     d1 = rms(f0[:m] / sk)
     dt0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
     dt0 = min(dt0, dtmax)
-    y1 = y0 + (direction * dt0) * f0
+    y1 = f0 * (direction * dt0)
+    y1 += y0
     f1 = f(t0 + direction * dt0, y1.reshape(shape), params).reshape(-1)
-    diff = f1[:m] - f0[:m]
-    if not bool(xp.any(diff)):
+    d2 = rms((f1[:m] - f0[:m]) / sk) / dt0
+    if d2 == 0.0:  # f1 == f0 exactly: nothing to learn from the second point
         return direction * min(100 * dt0, dtmax), 1
-    d2 = rms(diff / sk) / dt0
     m_ = max(d1, d2)
     dt1 = max(1e-6, 1e-3 * dt0) if m_ <= 1e-15 else (0.01 / m_) ** (1.0 / order)
     return direction * min(100 * dt0, dt1, dtmax), 1

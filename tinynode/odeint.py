@@ -126,18 +126,6 @@ def _weights_template(tableau, xp, dtype):
     return _WEIGHTS_CACHE[key]
 
 
-def _evaluate(f, t, y, params, shape, dtype, out):
-    """``out[:] = f(t, y, params)``, checking what f returned."""
-    k = f(t, y, params)
-    if getattr(k, "shape", None) != shape:
-        raise ShapeError(f"the vector field returned shape {getattr(k, 'shape', type(k).__name__)} "
-                         f"at t = {t}, but the state has shape {shape}; f must return dy/dt with y's shape.")
-    if k.dtype != dtype:
-        raise DTypeError(f"the vector field returned dtype {k.dtype} at t = {t} for a {dtype} state; "
-                         "return the state's dtype (tinynode never promotes silently).")
-    out[...] = k.reshape(-1)
-
-
 def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=None,
               rtol=1e-3, atol=1e-6, dt0=None, max_steps=100_000, shape=None,
               tstops=(), on_step=None, on_tstop=None, error_size=None, f0=None, what="solve"):
@@ -170,33 +158,43 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
     stops = [float(x) for x in tstops if direction * (x - t0) > 0 and direction * (x - t1) < 0] + [float(t1)]
     stats = {"nf": 0, "naccept": 0, "nreject": 0}
 
-    # Buffers, allocated once: B = [y_n, k_1..k_s], a stage input, the new state,
-    # the error vector and two scratch vectors for the norm.
-    B = xp.empty((s + 1, n), dtype=dtype)
+    # Every work array in ONE allocation. Rows 0..s are B = [y_n, k_1..k_s]; then come the
+    # stage input, the new state, the error vector, |y_n|, |y_n+1| and the error scale.
+    work = xp.empty((s + 7, n), dtype=dtype)
+    B = work[: s + 1]
+    y_stage, y_new, err, abs_y, abs_new, scale = (work[s + 1 + j] for j in range(6))
     B[0] = y0
-    y_stage, y_new, err = xp.empty(n, dtype), xp.empty(n, dtype), xp.empty(n, dtype)
-    sc1, sc2 = xp.empty(n, dtype), xp.empty(n, dtype)
     m = n if error_size is None else int(error_size)
-    err_m, y_m, y_new_m, sc1_m, sc2_m = err[:m], B[0, :m], y_new[:m], sc1[:m], sc2[:m]
-    y_stage_view, y_new_view = y_stage.reshape(shape), y_new.reshape(shape)
+    err_m, y_new_m, scale_m = err[:m], y_new[:m], scale[:m]
+    abs_y_m, abs_new_m = abs_y[:m], abs_new[:m]
+    xp.abs(B[0, :m], out=abs_y_m)
     rtol, atol = _flat_tolerance(xp, rtol, shape, dtype), _flat_tolerance(xp, atol, shape, dtype)
     rtol_m = rtol if isinstance(rtol, float) else rtol[:m]
     atol_m = atol if isinstance(atol, float) else atol[:m]
     template = _weights_template(tableau, xp, dtype)
     W = xp.empty_like(template)
+    # Views made once, so the loop does no slicing: per stage i, its weights [1, h a_i], the
+    # rows of B it combines, where its input goes (for FSAL the last stage input IS y_n+1),
+    # that input as f sees it, and the row that receives k_i.
+    last = s - 1 if tableau.fsal else None
     stage_rows = [W[i, : i + 1] for i in range(s)]
-    err_row = W[s + 1, 1:]
+    stage_B = [B[: i + 1] for i in range(s)]
+    stage_in = [y_new if i == last else y_stage for i in range(s)]
+    stage_view = [x.reshape(shape) for x in stage_in]
+    k_view = [B[i + 1].reshape(shape) for i in range(s)]
+    err_row, B_k = W[s + 1, 1:], B[1:]
     c = [float(ci) for ci in tableau.c]
 
-    # The first stage and the initial step.
+    # The first stage, the finiteness of the start, and the initial step.
     if f0 is None:
-        _evaluate(f, t0, y0.reshape(shape), params, shape, dtype, B[1])
+        _store(f(t0, y0.reshape(shape), params), t0, shape, dtype, k_view[0])
         stats["nf"] += 1
     else:
         B[1] = f0
-    if not math.isfinite(item(B[1].sum())):
-        raise NonFiniteError(f"{what}: f(t0, y0) contains NaN or Inf at t0 = {t0}; the vector field "
-                             "fails at the initial state (check the model and its inputs).", t=t0)
+    if not math.isfinite(item(B[:2].sum())):  # one sync checks both y0 and f(t0, y0)
+        which = "y0" if not math.isfinite(item(B[0].sum())) else "f(t0, y0)"
+        raise NonFiniteError(f"{what}: {which} contains NaN or Inf at t0 = {t0}; the solve cannot start "
+                             "(check the initial state, the model and its inputs).", t=t0)
     if dt0 is None:
         if not tableau.adaptive:
             raise ArgumentError(f"{tableau.name} is a fixed-step method: pass dt0")
@@ -212,6 +210,7 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
     stop_index = 0
     ctrl_state = controller.init()
     nonfinite = 0
+    eest = 0.0
     while True:
         next_stop = stops[stop_index]
         # Land exactly on the next tstop (t1 included) rather than step past it.
@@ -219,41 +218,40 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
         if landing:
             h = next_stop - t
         if not k1_valid:
-            _evaluate(f, t, B[0].reshape(shape), params, shape, dtype, B[1])
+            _store(f(t, B[0].reshape(shape), params), t, shape, dtype, k_view[0])
             stats["nf"] += 1
             k1_valid = True
 
         # The stages: Y_i = [1, h a_i] @ B[:i+1], k_i = f(t + c_i h, Y_i).
         xp.multiply(template, h, out=W)
-        W[:s + 1, 0] = 1.0
+        W[: s + 1, 0] = 1.0
         for i in range(1, s):
-            last = tableau.fsal and i == s - 1
-            xp.matmul(stage_rows[i], B[: i + 1], out=y_new if last else y_stage)
-            _evaluate(f, t + c[i] * h, y_new_view if last else y_stage_view, params, shape, dtype, B[i + 1])
+            xp.dot(stage_rows[i], stage_B[i], out=stage_in[i])
+            _store(f(t + c[i] * h, stage_view[i], params), t, shape, dtype, k_view[i])
         stats["nf"] += s - 1
-        if not tableau.fsal:
-            xp.matmul(W[s], B, out=y_new)
+        if last is None:
+            xp.dot(W[s], B, out=y_new)
 
         if tableau.adaptive:
-            # EEst = RMS(err / (atol + rtol max(|y_n|, |y_n+1|))), the one host sync per step.
-            xp.matmul(err_row, B[1:], out=err)
-            xp.abs(y_m, out=sc1_m)
-            xp.abs(y_new_m, out=sc2_m)
-            xp.maximum(sc1_m, sc2_m, out=sc1_m)
-            sc1_m *= rtol_m
-            sc1_m += atol_m
-            xp.divide(err_m, sc1_m, out=sc1_m)
-            eest = math.sqrt(item(xp.dot(sc1_m, sc1_m)) / m)
-            if not math.isfinite(eest):
+            # EEst = RMS(err / (atol + rtol max(|y_n|, |y_n+1|))): the one host sync per step.
+            # (|y_n| is kept from the previous step, where it was |y_n+1|.)
+            xp.dot(err_row, B_k, out=err)
+            xp.abs(y_new_m, out=abs_new_m)
+            xp.maximum(abs_y_m, abs_new_m, out=scale_m)
+            scale_m *= rtol_m
+            scale_m += atol_m
+            xp.divide(err_m, scale_m, out=scale_m)
+            eest = math.sqrt(item(xp.dot(scale_m, scale_m)) / m)
+            if math.isfinite(eest):
+                accept, h_next, ctrl_state = controller.adapt(h, eest, ctrl_state)
+            else:  # NaN/Inf somewhere in the step: retry smaller, and give up with a diagnosis
                 nonfinite += 1
                 if nonfinite > _MAX_NONFINITE_RETRIES:
-                    raise NonFiniteError(_diagnose_nonfinite(xp, B, W, stage_rows, tableau, t, h, what,
+                    raise NonFiniteError(_diagnose_nonfinite(xp, B, stage_rows, tableau, t, h, what,
                                                              nonfinite), t=t)
                 accept, h_next = False, h * controller.qmin
-            else:
-                accept, h_next, ctrl_state = controller.adapt(h, eest, ctrl_state)
         else:
-            accept, h_next, eest = True, fixed_h, 0.0
+            accept, h_next = True, fixed_h
             if not math.isfinite(item(y_new.sum())):
                 raise NonFiniteError(f"{what}: the state became NaN or Inf in the step from t = {t} "
                                      f"with h = {h}; try a smaller dt0 or check the vector field.", t=t)
@@ -265,14 +263,16 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
             if on_step is not None:
                 on_step(t, t_new, h, B, y_new)
             B[0] = y_new
-            if tableau.fsal:
-                B[1] = B[s]
+            abs_y_m, abs_new_m = abs_new_m, abs_y_m
+            if last is not None:
+                B[1] = B[s]  # FSAL: k_s = f(t_n+1, y_n+1) is the next step's k_1
             else:
                 k1_valid = False
             t = t_new
             if landing:
                 if on_tstop is not None and on_tstop(t, B[0]):
                     k1_valid = False  # a jump in y: the FSAL stage no longer matches
+                    xp.abs(B[0, :m], out=abs_y_m)
                 stop_index += 1
                 if stop_index == len(stops):
                     return B[0].copy(), stats
@@ -281,10 +281,9 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
 
         if abs(h_next) > span:
             h_next = direction * span
-        tiny = 4 * math.ulp(max(abs(t), abs(t0), abs(t1)))
-        if tableau.adaptive and abs(h_next) <= tiny:
+        if tableau.adaptive and abs(h_next) <= 4 * math.ulp(max(abs(t), abs(t0), abs(t1))):
             if not math.isfinite(eest):
-                raise NonFiniteError(_diagnose_nonfinite(xp, B, W, stage_rows, tableau, t, h, what,
+                raise NonFiniteError(_diagnose_nonfinite(xp, B, stage_rows, tableau, t, h, what,
                                                          nonfinite), t=t)
             raise StepSizeUnderflow(
                 f"{what}: the step size underflowed to {h_next:.3e} at t = {t} (last error ratio "
@@ -298,6 +297,18 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
         h = h_next
 
 
+def _store(k, t, shape, dtype, out):
+    """``out[...] = k`` after checking that f returned the state's shape and dtype."""
+    if getattr(k, "shape", None) != shape or k.dtype != dtype:
+        if getattr(k, "shape", None) != shape:
+            raise ShapeError(f"the vector field returned shape {getattr(k, 'shape', type(k).__name__)} "
+                             f"near t = {t}, but the state has shape {shape}; f must return dy/dt with "
+                             "y's shape.")
+        raise DTypeError(f"the vector field returned dtype {k.dtype} near t = {t} for a {dtype} state; "
+                         "return the state's dtype (tinynode never promotes silently).")
+    out[...] = k
+
+
 def _flat_tolerance(xp, tol, shape, dtype):
     """A scalar tolerance as a float; an array one broadcast to the state and flattened."""
     if isinstance(tol, float) or np.ndim(tol) == 0:
@@ -305,7 +316,7 @@ def _flat_tolerance(xp, tol, shape, dtype):
     return xp.ascontiguousarray(xp.broadcast_to(xp.asarray(tol, dtype=dtype), shape)).reshape(-1)
 
 
-def _diagnose_nonfinite(xp, B, W, stage_rows, tableau, t, h, what, tries):
+def _diagnose_nonfinite(xp, B, stage_rows, tableau, t, h, what, tries):
     """Say whether f produced the NaN/Inf from a finite state, or the state itself blew up."""
     s = tableau.stages
     for i in range(s):
@@ -336,12 +347,28 @@ def _check_span(tspan):
 
 
 def _check_tolerance(name, tol):
-    arr = np.asarray(tol.get() if hasattr(tol, "get") else tol, dtype=np.float64)
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0) or (name == "atol" and np.any(arr <= 0)):
-        need = "positive" if name == "atol" else "non-negative"
-        hint = " (for a purely relative tolerance use a tiny atol such as 1e-12)" if name == "atol" else ""
-        raise ArgumentError(f"{name} must be finite and {need}{hint}, got {tol!r}")
-    return float(arr) if arr.ndim == 0 else tol
+    need = "positive" if name == "atol" else "non-negative"
+    if isinstance(tol, (float, int)):  # the common case, without array calls
+        if math.isfinite(tol) and (tol > 0 or (tol == 0 and name == "rtol")):
+            return float(tol)
+        arr = np.asarray(float(tol))
+    else:
+        arr = np.asarray(tol.get() if hasattr(tol, "get") else tol, dtype=np.float64)
+        if arr.size and np.all(np.isfinite(arr)) and np.all(arr > 0 if name == "atol" else arr >= 0):
+            return float(arr) if arr.ndim == 0 else tol
+    hint = " (for a purely relative tolerance use a tiny atol such as 1e-12)" if name == "atol" else ""
+    raise ArgumentError(f"{name} must be finite and {need}{hint}, got {tol!r}")
+
+
+def _check_saveat(saveat, t0, t1, direction):
+    times = np.atleast_1d(np.asarray(saveat, dtype=np.float64))
+    if times.ndim != 1 or times.size == 0:
+        raise ArgumentError("saveat must be a non-empty 1-D sequence of times")
+    if times.size > 1 and np.any(direction * np.diff(times) < 0):
+        raise ArgumentError("saveat must be ordered along the direction of integration")
+    if direction * (times[0] - t0) < 0 or direction * (times[-1] - t1) > 0:
+        raise ArgumentError(f"saveat times must lie within tspan ({t0}, {t1})")
+    return times.tolist()
 
 
 def solve(f, y0, tspan, params=None, *, solver=None, rtol=1e-3, atol=1e-6, saveat=None,
@@ -392,23 +419,15 @@ def solve(f, y0, tspan, params=None, *, solver=None, rtol=1e-3, atol=1e-6, savea
     if dt0 is not None and not (math.isfinite(float(dt0)) and float(dt0) != 0):
         raise ArgumentError(f"dt0 must be a non-zero finite number, got {dt0}")
     xp = array_module(y0)
-    if not math.isfinite(item(y0.sum())):
-        raise NonFiniteError(f"solve: y0 contains NaN or Inf (at t0 = {t0}).", t=t0)
     direction = 1.0 if t1 > t0 else -1.0
     shape, dtype = y0.shape, y0.dtype
     y_flat = xp.ascontiguousarray(y0).reshape(-1)
 
     if saveat is not None:
-        times = np.atleast_1d(np.asarray(saveat, dtype=np.float64))
-        if times.ndim != 1 or times.size == 0:
-            raise ArgumentError("saveat must be a non-empty 1-D sequence of times")
-        if np.any(direction * np.diff(times) < 0):
-            raise ArgumentError("saveat must be ordered along the direction of integration")
-        if np.any(direction * (times - t0) < 0) or np.any(direction * (times - t1) > 0):
-            raise ArgumentError(f"saveat times must lie within tspan ({t0}, {t1})")
-        out = xp.empty((times.size, y_flat.size), dtype=dtype)
+        times = _check_saveat(saveat, t0, t1, direction)
+        out = xp.empty((len(times), y_flat.size), dtype=dtype)
         pending = [0]
-        while pending[0] < times.size and times[pending[0]] == t0:
+        while pending[0] < len(times) and times[pending[0]] == t0:
             out[pending[0]] = y_flat
             pending[0] += 1
     else:
@@ -422,7 +441,7 @@ def solve(f, y0, tspan, params=None, *, solver=None, rtol=1e-3, atol=1e-6, savea
             saved_t.append(t_new)
             saved_y.append(y_new.copy())
             return
-        while pending[0] < times.size and direction * (times[pending[0]] - t_new) <= 0:
+        while pending[0] < len(times) and direction * (times[pending[0]] - t_new) <= 0:
             tau = times[pending[0]]
             if tau == t_new or tau == t1:
                 out[pending[0]] = y_new
@@ -437,5 +456,5 @@ def solve(f, y0, tspan, params=None, *, solver=None, rtol=1e-3, atol=1e-6, savea
         saved_t[-1] = t1  # the last step lands on t1 exactly; make the float exact too
         t_out, y_out = np.asarray(saved_t), xp.stack(saved_y)
     else:
-        t_out, y_out = times, out
+        t_out, y_out = np.asarray(times), out
     return Solution(t_out, y_out.reshape((len(t_out),) + shape), stats, "success", dense_out)

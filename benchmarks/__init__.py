@@ -1,0 +1,1 @@
+"""tinynode's benchmarks: ``python -m benchmarks <name>`` (see benchmarks/README.md)."""
