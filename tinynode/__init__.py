@@ -19,3 +19,7 @@ from .errors import SolverError, MaxStepsExceeded, StepSizeUnderflow, NonFiniteE
 from .odeint import solve, Solution  # noqa: E402,F401
 from .stepsize import PIController, IController, ConstantStepSize  # noqa: E402,F401
 from .tableaus import Tsit5, Dopri5, RK4, Euler  # noqa: E402,F401
+from .field import VectorField  # noqa: E402,F401
+from .adjoints import (  # noqa: E402,F401
+    solve_with_vjp, InterpolatingAdjoint, GaussAdjoint, BacksolveAdjoint, DiscreteAdjoint,
+)

@@ -21,6 +21,7 @@ The step-size controller (:mod:`tinynode.stepsize`) alone decides accept or
 reject; the tableau (:mod:`tinynode.tableaus`) alone knows the coefficients.
 """
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -76,11 +77,21 @@ class DenseOutput:
         self.tableau, self.shape = tableau, shape
         self.t0, self.t1 = t0, t1
         self.ts, self.hs, self.buffers = [], [], []
+        self._direction = 1.0 if t1 > t0 else -1.0
+        self._keys = []  # direction * t_n, increasing: what bisect searches
 
     def append(self, t, h, B):
+        self._keys.append(self._direction * t)
         self.ts.append(t)
         self.hs.append(h)
         self.buffers.append(B.copy())
+
+    def at(self, t):
+        """The flat state at time ``t`` (no range check: the adjoints' fast path)."""
+        n = bisect.bisect_right(self._keys, self._direction * t) - 1
+        n = min(max(n, 0), len(self.ts) - 1)
+        h = self.hs[n]
+        return _combine(self.tableau, self.buffers[n], h, (t - self.ts[n]) / h)
 
     def _one(self, t):
         direction = 1.0 if self.t1 > self.t0 else -1.0
@@ -139,7 +150,7 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
       ``y_new`` the new state (copy what you keep: the buffers are reused);
     * ``tstops``: times the steps must land on exactly (sorted along the
       direction of integration; ``t1`` is always one);
-    * ``on_tstop(t, y) -> bool``: called on landing at each tstop with the flat
+    * ``on_tstop(t, y) -> bool``: called on landing at each tstop before t1 with the flat
       state; return True if it changed ``y`` (a jump), so FSAL is re-evaluated;
     * ``error_size``: only the first ``error_size`` entries enter the error
       norm (the seminorm of Kidger, Chen and Lyons 2021);
@@ -270,12 +281,12 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
                 k1_valid = False
             t = t_new
             if landing:
-                if on_tstop is not None and on_tstop(t, B[0]):
-                    k1_valid = False  # a jump in y: the FSAL stage no longer matches
-                    xp.abs(B[0, :m], out=abs_y_m)
                 stop_index += 1
                 if stop_index == len(stops):
                     return B[0].copy(), stats
+                if on_tstop is not None and on_tstop(t, B[0]):
+                    k1_valid = False  # a jump in y: the FSAL stage no longer matches
+                    xp.abs(B[0, :m], out=abs_y_m)
         else:
             stats["nreject"] += 1
 

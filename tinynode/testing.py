@@ -7,6 +7,7 @@ whether their VJP is right::
     from tinynode.testing import gradcheck
     gradcheck(my_layer, params, x)              # a layer: forward/backward
     gradcheck(f, a, b, vjp=my_vjp)              # any function and its VJP
+    gradcheck(field, y, params, t=0.3)          # a vector field: __call__ and vjp
 
 How it works. For a function ``y = f(*args)`` and a random cotangent ``gy`` the
 scalar ``phi(args) = <gy, f(args)>`` has gradient ``vjp(*args, gy)``. Each
@@ -73,20 +74,31 @@ def _layer_functions(layer):
     return f, vjp
 
 
+def _field_functions(field, t):
+    def f(y, params):
+        return field(t, y, params)
+
+    def vjp(y, params, gy):
+        return field.vjp(t, y, params, gy)
+
+    return f, vjp
+
+
 def _relative(fd, an):
     diff = float(abs(fd - an).max()) if fd.size else 0.0
     scale = max(float(abs(fd).max()) if fd.size else 0.0, float(abs(an).max()) if an.size else 0.0)
     return diff / (scale + 1e-8)
 
 
-def gradcheck(fun, *args, vjp=None, eps=1e-6, tol=1e-6, seed=0, full_max=2048,
+def gradcheck(fun, *args, vjp=None, t=0.0, eps=1e-6, tol=1e-6, seed=0, full_max=2048,
               directions=3, raise_on_failure=True):
     """Check a VJP against central finite differences in float64.
 
     Arguments:
         fun: a layer (an object with ``forward``/``backward``; then ``args`` are
-            ``(params, x)``), or a function ``fun(*args) -> array`` given with
-            ``vjp``.
+            ``(params, x)``), a vector field (callable with a ``vjp`` method;
+            then ``args`` are ``(y, params)``, checked at time ``t``), or a
+            function ``fun(*args) -> array`` given with ``vjp``.
         *args: the point to check at. Floating arrays are copied to float64;
             anything else (integer labels, Python scalars) is passed through
             and not differentiated.
@@ -106,8 +118,10 @@ def gradcheck(fun, *args, vjp=None, eps=1e-6, tol=1e-6, seed=0, full_max=2048,
     if vjp is None:
         if hasattr(fun, "forward") and hasattr(fun, "backward"):
             fun, vjp = _layer_functions(fun)
+        elif callable(fun) and hasattr(fun, "vjp"):
+            fun, vjp = _field_functions(fun, t)
         else:
-            raise TypeError("gradcheck needs a layer, or a function together with vjp=")
+            raise TypeError("gradcheck needs a layer, a vector field, or a function together with vjp=")
     args = [_as_float64(a) for a in args]
     xp = array_module(*[a for a in args if hasattr(a, "dtype")])
     rng = np.random.default_rng(seed)

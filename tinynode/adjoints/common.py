@@ -1,0 +1,115 @@
+"""What every adjoint shares: the forward record, observations, and the backward solve.
+
+The loss may look at the solution at several output times ``t_k``. Going
+backward from ``t1``, the adjoint ``lambda = dL/dy(t)`` starts at the
+cotangent of the output at ``t1`` and *jumps* by ``dL/dy(t_k)`` at every other
+output time (algorithms.md 3.1); an output at ``t0`` adds to ``dL/dy0``
+directly. The backward solve lands exactly on each ``t_k`` (a tstop of the
+engine) and applies the jump there, keeping its step size.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend import array_module
+from ..errors import ArgumentError, ShapeError
+from ..odeint import integrate
+
+
+@dataclass
+class Forward:
+    """What the forward pass leaves for the backward one."""
+
+    field: object
+    params: object
+    y0: object            # flat
+    shape: tuple
+    t0: float
+    t1: float
+    times: list           # output times
+    y_out: object         # (len(times), n), flat rows
+    tableau: object
+    rtol: float
+    atol: float
+    max_steps: int
+    controller: object
+    dense: object = None  # the DenseOutput (every accepted step), when the method needs it
+
+    @property
+    def n(self):
+        return self.y0.size
+
+
+def backward_tolerances(sensealg, fwd_rtol, fwd_atol):
+    """The backward solve uses the forward tolerances unless the sensealg names its own."""
+    rtol = fwd_rtol if sensealg.rtol is None else sensealg.rtol
+    atol = fwd_atol if sensealg.atol is None else sensealg.atol
+    if not isinstance(rtol, float) or not isinstance(atol, float):
+        raise ArgumentError("per-component tolerances do not carry over to the adjoint's augmented state; "
+                            "give the sensealg scalar rtol= and atol= for the backward solve")
+    return rtol, atol
+
+
+class Observations:
+    """The output cotangents, split into the start value, the jumps, and the t0 term."""
+
+    def __init__(self, fwd, gy):
+        xp = array_module(fwd.y0)
+        gy = xp.asarray(gy)
+        expected = (len(fwd.times),) + tuple(fwd.shape)
+        if gy.shape != expected:
+            raise ShapeError(f"the cotangent must have the shape of sol.y, {expected}; got {gy.shape}")
+        if gy.dtype != fwd.y0.dtype:
+            gy = gy.astype(fwd.y0.dtype)
+        rows = gy.reshape(len(fwd.times), -1)
+        self.at_t1 = xp.zeros(fwd.n, dtype=fwd.y0.dtype)
+        self.at_t0 = None
+        self.jumps = {}
+        for k, t in enumerate(fwd.times):
+            if t == fwd.t1:
+                self.at_t1 += rows[k]
+            elif t == fwd.t0:
+                self.at_t0 = rows[k] if self.at_t0 is None else self.at_t0 + rows[k]
+            elif t in self.jumps:
+                self.jumps[t] = self.jumps[t] + rows[k]
+            else:
+                self.jumps[t] = rows[k]
+        direction = 1.0 if fwd.t1 > fwd.t0 else -1.0
+        self.tstops = sorted(self.jumps, key=lambda t: -direction * t)  # in backward order
+
+    def finish(self, lam0):
+        """dL/dy0 = lambda(t0), plus the cotangent of an output at t0 itself."""
+        return lam0 if self.at_t0 is None else lam0 + self.at_t0
+
+
+def backward_solve(rhs, z0, fwd, sensealg, name, *, on_tstop=None, on_step=None, error_size=None, tstops=()):
+    """Integrate the augmented system from t1 back to t0 with the forward tableau and controller."""
+    rtol, atol = backward_tolerances(sensealg, fwd.rtol, fwd.atol)
+    return integrate(rhs, z0, fwd.t1, fwd.t0, fwd.params, tableau=fwd.tableau, controller=fwd.controller,
+                     rtol=rtol, atol=atol, max_steps=fwd.max_steps, shape=z0.shape, tstops=tstops,
+                     on_tstop=on_tstop, on_step=on_step, error_size=error_size,
+                     what=f"backward pass ({name})")
+
+
+def vjp_fn(field, need_params=True):
+    """field.vjp, asking for the state-only product when the field supports it."""
+    if need_params:
+        return field.vjp
+    try:
+        import inspect
+        if "need_params" in inspect.signature(field.vjp).parameters:
+            return lambda t, y, p, v: field.vjp(t, y, p, v, need_params=False)
+    except (TypeError, ValueError):
+        pass
+    return field.vjp
+
+
+def flat(x):
+    return x.reshape(-1)
+
+
+def zeros_params(params, dtype):
+    xp = array_module(params) if params is not None else np
+    size = 0 if params is None else int(np.prod(params.shape))
+    return xp.zeros(size, dtype=dtype)
