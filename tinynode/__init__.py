@@ -23,3 +23,5 @@ from .field import VectorField  # noqa: E402,F401
 from .adjoints import (  # noqa: E402,F401
     solve_with_vjp, InterpolatingAdjoint, GaussAdjoint, BacksolveAdjoint, DiscreteAdjoint,
 )
+from .neural_ode import NeuralODE  # noqa: E402,F401
+from . import models  # noqa: E402,F401

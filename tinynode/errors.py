@@ -52,3 +52,11 @@ class StepSizeUnderflow(SolverError):
 
 class NonFiniteError(SolverError):
     """NaN or Inf appeared in the state or in the vector field's output."""
+
+
+class CheckpointError(TinyNodeError, ValueError):
+    """A checkpoint file is damaged, or belongs to another architecture."""
+
+
+class TrainingError(TinyNodeError, RuntimeError):
+    """Training cannot go on (for example, the loss became NaN)."""

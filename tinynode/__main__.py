@@ -1,0 +1,7 @@
+"""``python -m tinynode ...`` is the ``tinynode`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

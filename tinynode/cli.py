@@ -1,0 +1,229 @@
+"""The command line: ``tinynode train``, ``tinynode eval``, ``tinynode info``.
+
+``tinynode train`` with no arguments reproduces the Lux tutorial "MNIST
+Classification using Neural ODEs": the first images of the MNIST training set
+(1,500 when ``CI=true``, as the tutorial does), split 90/10 in order, batch
+128, Adam(0.001), 9 epochs, InterpolatingAdjoint, and one line per epoch.
+With no MNIST on the machine it uses the 5,000-image sample shipped inside
+the package.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+
+import numpy as np
+
+from . import __version__, backend
+from .adjoints import SENSEALGS
+from .checkpoint import architecture_of, load_checkpoint, save_checkpoint
+from .errors import TinyNodeError, TrainingError
+from .models import tutorial_model
+from .optim import Adam
+from .stepsize import IController, PIController
+from .tableaus import Dopri5, Tsit5
+from .train import TrainingInterrupted, confusion_matrix, fit, predict
+
+SOLVERS = {"tsit5": Tsit5, "dopri5": Dopri5}
+CONTROLLERS = {"pi": PIController, "i": IController}
+
+
+def _ci():
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tinynode", description="Neural ODEs from scratch on NumPy/CuPy.")
+    parser.add_argument("--version", action="version", version=f"tinynode {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train the tutorial's Neural ODE classifier")
+    _data_options(train)
+    train.add_argument("--epochs", type=int, default=9)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
+    train.add_argument("--sensealg", choices=sorted(SENSEALGS), default="interpolating",
+                       help="how gradients go through the solver")
+    train.add_argument("--solver", choices=sorted(SOLVERS), default="tsit5")
+    train.add_argument("--controller", choices=sorted(CONTROLLERS), default="pi",
+                       help="step-size controller: OrdinaryDiffEq's PI (default) or a plain I controller")
+    train.add_argument("--rtol", type=float, default=1e-3)
+    train.add_argument("--atol", type=float, default=1e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--save", metavar="PATH", help="checkpoint written after every epoch (atomically)")
+    train.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
+    train.add_argument("--history", metavar="PATH", help="JSON with per-epoch loss, time, accuracies, counts")
+    train.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    ev = sub.add_parser("eval", help="accuracy and confusion matrix of a checkpoint")
+    ev.add_argument("checkpoint")
+    _data_options(ev)
+    ev.add_argument("--split", choices=["holdout", "train", "test"], default="holdout",
+                    help="holdout: the last 10%% of the training images (the tutorial's test set); "
+                         "train: the first 90%%; test: the official 10,000-image test set")
+
+    sub.add_parser("info", help="versions, backends, GPU")
+    return parser
+
+
+def _data_options(p):
+    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    p.add_argument("--data-dir", metavar="DIR", help="a directory holding the IDX files (or set TINYNODE_DATA)")
+    p.add_argument("--subset", type=int, metavar="N",
+                   help="use the first N training images (default: 1500 when CI=true, else all)")
+    p.add_argument("--offline", action="store_true", help="never try to download")
+    p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
+
+
+def _load(args, split="train", quiet=False):
+    from .data import load_mnist
+    subset = args.subset if args.subset is not None else (1500 if _ci() and split == "train" else None)
+    return load_mnist(args.dataset, split=split, data_dir=args.data_dir, download=not args.offline,
+                      subset=subset, quiet=quiet)
+
+
+def _write_json_atomically(path, document):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        json.dump(document, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _model_options(args):
+    return {"sensealg": args.sensealg, "solver": args.solver, "controller": args.controller,
+            "rtol": args.rtol, "atol": args.atol}
+
+
+def _make_model(options):
+    return tutorial_model(sensealg=SENSEALGS[options["sensealg"]](), solver=SOLVERS[options["solver"]](),
+                          rtol=options["rtol"], atol=options["atol"],
+                          controller=CONTROLLERS[options.get("controller", "pi")]())
+
+
+def cmd_train(args):
+    from .data import DataLoader, train_test_split
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    xp = backend.get_array_module(args.device)
+    images, labels = _load(args, quiet=args.quiet)
+    (x_train, y_train), (x_test, y_test) = train_test_split(images, labels, at=0.9)
+    options = _model_options(args)
+    model = _make_model(options)
+    arch = architecture_of(model)
+    params = model.init(args.seed)
+    optimizer = Adam(args.lr)
+    opt_state = optimizer.init(params)
+    start_epoch, history = 0, []
+    if args.resume:
+        ckpt = load_checkpoint(args.resume, architecture=arch)
+        params = ckpt["params"].astype(np.float32)
+        opt_state.update(ckpt["opt_state"])
+        start_epoch = int(ckpt["meta"].get("epoch", 0))
+        history = list(ckpt["meta"].get("history", []))
+        say(f"Resuming from {args.resume} after epoch {start_epoch}.")
+    params = xp.asarray(params)
+    opt_state = {k: (xp.asarray(v) if hasattr(v, "shape") and np.ndim(v) else v) for k, v in opt_state.items()}
+    opt_state["t"] = int(opt_state["t"])
+    train_loader = DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True, seed=args.seed, xp=xp)
+    train_loader.epoch = start_epoch
+    eval_train = DataLoader(x_train, y_train, batch_size=args.batch_size, xp=xp)
+    eval_test = DataLoader(x_test, y_test, batch_size=args.batch_size, xp=xp)
+    say(f"tinynode {__version__}: the Lux tutorial's Neural ODE on {len(y_train)} training / {len(y_test)} test "
+        f"{args.dataset} images, {options['sensealg']} adjoint, {options['solver']}, rtol={args.rtol}, "
+        f"atol={args.atol}, batch {args.batch_size}, Adam({args.lr}), {args.epochs} epochs, "
+        f"{'GPU' if xp is not np else 'CPU'}")
+    meta = {"options": options, "training": {"dataset": args.dataset, "subset": len(labels), "lr": args.lr,
+                                             "batch_size": args.batch_size, "seed": args.seed}}
+
+    def on_epoch(record):
+        history.append(record.as_dict())
+        if args.save:
+            save_checkpoint(args.save, params, opt_state, architecture=arch,
+                            meta={**meta, "epoch": record.epoch, "history": history})
+        if args.history:
+            _write_json_atomically(args.history, {**meta, "history": history})
+
+    try:
+        fit(model, params, optimizer, opt_state, train_loader, eval_train, eval_test, epochs=args.epochs,
+            start_epoch=start_epoch, on_epoch=on_epoch, out=None if args.quiet else sys.stdout)
+    except TrainingInterrupted as stop:
+        path = args.save or "tinynode-interrupted.npz"
+        save_checkpoint(path, params, opt_state, architecture=arch,
+                        meta={**meta, "epoch": stop.epoch - 1, "history": history, "interrupted": str(stop)})
+        print(f"\nInterrupted ({stop}); saved a checkpoint to {path}. Continue with --resume {path} "
+              f"(epoch {stop.epoch} restarts from its beginning).", file=sys.stderr)
+        return 130
+    except TrainingError as e:
+        kept = f" The last good checkpoint is {args.save}." if args.save and history else ""
+        print(f"tinynode: {e}{kept}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_eval(args):
+    from .data import DataLoader, train_test_split
+    ckpt = load_checkpoint(args.checkpoint)
+    options = ckpt["meta"]["options"]
+    model = _make_model(options)
+    arch = architecture_of(model)
+    if ckpt["meta"]["architecture"] != arch:
+        load_checkpoint(args.checkpoint, architecture=arch)  # raises with the difference
+    xp = backend.get_array_module(args.device)
+    if args.split == "test":
+        images, labels = _load(args, split="test")
+    else:
+        images, labels = _load(args)
+        train, holdout = train_test_split(images, labels, at=0.9)
+        images, labels = train if args.split == "train" else holdout
+    preds, truth = predict(model, xp.asarray(ckpt["params"]), DataLoader(images, labels, batch_size=128, xp=xp))
+    print(f"{args.checkpoint}: accuracy {100 * (preds == truth).mean():.3f}% on {len(truth)} {args.dataset} "
+          f"images ({args.split}), after epoch {ckpt['meta'].get('epoch')}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    m = confusion_matrix(preds, truth)
+    print("      " + " ".join(f"{j:>5}" for j in range(10)))
+    for i, row in enumerate(m):
+        print(f"  {i:>2}  " + " ".join(f"{v:>5}" for v in row))
+    return 0
+
+
+def cmd_info(args):
+    print(f"tinynode {__version__}")
+    print(f"python   {platform.python_version()} ({platform.machine()}, {platform.system()})")
+    print(f"numpy    {np.__version__}")
+    try:
+        import scipy
+        print(f"scipy    {scipy.__version__}")
+    except ImportError:
+        print("scipy    not installed (only the tests need it)")
+    cupy = None
+    try:
+        import cupy
+        print(f"cupy     {cupy.__version__}")
+    except ImportError:
+        print("cupy     not installed (pip install 'tinynode[gpu]' for the GPU backend)")
+    try:
+        cupy = backend.get_array_module("gpu")
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        print(f"GPU      {name} ({cupy.cuda.runtime.getDeviceCount()} device(s)); backends: numpy, cupy")
+    except TinyNodeError as e:
+        print(f"GPU      none: {e}")
+        print("backends numpy")
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info}[args.command](args)
+    except TinyNodeError as e:
+        print(f"tinynode: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
