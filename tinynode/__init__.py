@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 
 from . import backend, nn, losses, optim, testing  # noqa: E402,F401
 from .errors import (  # noqa: E402,F401
-    TinyNodeError, ArgumentError, ShapeError, DTypeError, BackendError, GradcheckError,
+    TinyNodeError, ArgumentError, ShapeError, DTypeError, BackendError, GradcheckError, DataError,
+    CheckpointError, TrainingError,
 )
 from .losses import logit_cross_entropy, logit_cross_entropy_grad, accuracy  # noqa: E402,F401
 from .optim import Adam, SGD  # noqa: E402,F401
@@ -24,4 +25,4 @@ from .adjoints import (  # noqa: E402,F401
     solve_with_vjp, InterpolatingAdjoint, GaussAdjoint, BacksolveAdjoint, DiscreteAdjoint,
 )
 from .neural_ode import NeuralODE  # noqa: E402,F401
-from . import models  # noqa: E402,F401
+from . import models, data  # noqa: E402,F401

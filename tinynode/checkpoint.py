@@ -12,7 +12,6 @@ leaves either the old checkpoint or the new one, never half of one.
 
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from . import __version__
 from .backend import to_host
 from .errors import CheckpointError
+from .fileio import atomic_file
 
 __all__ = ["save_checkpoint", "load_checkpoint", "architecture_of"]
 
@@ -40,19 +40,8 @@ def save_checkpoint(path, params, opt_state=None, *, architecture, meta=None):
     document = {"format": "tinynode-checkpoint-1", "version": __version__, "architecture": architecture,
                 **(meta or {})}
     arrays["meta"] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as f:
+        np.savez(f, **arrays)
 
 
 def load_checkpoint(path, architecture=None):

@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from . import __version__, backend
 from .adjoints import SENSEALGS
 from .checkpoint import architecture_of, load_checkpoint, save_checkpoint
 from .errors import TinyNodeError, TrainingError
+from .fileio import atomic_file
 from .models import tutorial_model
 from .optim import Adam
 from .stepsize import IController, PIController
@@ -86,12 +86,8 @@ def _load(args, split="train", quiet=False):
 
 
 def _write_json_atomically(path, document):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    with os.fdopen(fd, "w") as f:
-        json.dump(document, f, indent=1)
-    os.replace(tmp, path)
+    with atomic_file(path) as f:
+        f.write(json.dumps(document, indent=1).encode("utf-8"))
 
 
 def _model_options(args):

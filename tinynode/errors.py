@@ -60,3 +60,7 @@ class CheckpointError(TinyNodeError, ValueError):
 
 class TrainingError(TinyNodeError, RuntimeError):
     """Training cannot go on (for example, the loss became NaN)."""
+
+
+class DataError(TinyNodeError, ValueError):
+    """A data file is missing, damaged or failed its checksum, or a download failed."""

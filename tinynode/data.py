@@ -1,0 +1,355 @@
+"""Data: MNIST-format files, the bundled sample, and a mini-batch loader.
+
+MNIST and Fashion-MNIST ship as IDX files: a tiny header (a magic number, the
+size of each dimension) and then raw bytes. :func:`read_idx` checks every
+field, so a damaged file fails here, by name, not as a puzzling shape error
+deep in training. :func:`load_mnist` finds the files (its docstring gives the
+search order); downloads are checked by SHA-256 and written atomically, so a
+file lands in the cache complete and verified or not at all. With no files and
+no network, MNIST's training split falls back to a bundled 5,000-image sample,
+so the tutorial always runs. Nothing here uses pickle.
+"""
+
+import gzip
+import hashlib
+import math
+import os
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from . import backend
+from .errors import ArgumentError, DataError, ShapeError
+from .fileio import atomic_file
+
+__all__ = [
+    "read_idx", "write_idx", "download_file", "cache_dir", "load_mnist", "load_sample",
+    "DataLoader", "train_test_split", "MIRRORS", "CHECKSUMS", "SYSTEM_DIRS", "FILES",
+]
+
+#: Base URLs each dataset is downloaded from, tried in order (a file's URL is
+#: base + file name). Tests point this at a local server.
+MIRRORS = {
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+              "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                      "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"],
+}
+
+#: The published SHA-256 of every downloadable file. A download must match
+#: exactly; a file missing from this table is never downloaded, since it could
+#: not be checked. (HTTP mirrors are safe to use because of this check.)
+CHECKSUMS = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
+}
+
+#: Where system packages install a dataset (Debian: ``apt install dataset-fashion-mnist``).
+SYSTEM_DIRS = {"fashion-mnist": ["/usr/share/datasets/fashion-mnist"]}
+
+#: The (images, labels) files of each split, found with or without ``.gz``.
+FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+#: Seconds a mirror may stay silent before we give up on it and try the next.
+TIMEOUT = 10.0
+
+#: The bundled sample (see ``tinynode/datasets/README.md``) and its SHA-256s.
+SAMPLE_DIR = Path(__file__).resolve().parent / "datasets"
+SAMPLE_FILES = ("mnist-sample-images-idx3-ubyte.gz", "mnist-sample-labels-idx1-ubyte.gz")
+SAMPLE_SHA256 = {
+    "mnist-sample-images-idx3-ubyte.gz": "e25c364203adfc3370742a8c92ec1c2cef838c70d06dfcf2f3bda04c46a495e5",
+    "mnist-sample-labels-idx1-ubyte.gz": "e63e53e1fa87a05d22ff2b63bb1f2c1de160603d6654ea2ec39091297b918bcd",
+}
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_UBYTE = 0x08  # the IDX type code of unsigned bytes, the only type MNIST uses
+
+
+# ----------------------------------------------------------------------------- IDX files
+
+def read_idx(path):
+    """Read an IDX file, gzip-compressed or raw, into a uint8 array.
+
+    Compression is detected from the first two bytes (gzip's ``1f 8b``), not
+    from the name: renamed and re-compressed copies are common. The layout is
+    two zero bytes, a type code (``0x08``: unsigned byte), the number of
+    dimensions, one big-endian uint32 per dimension, then exactly prod(dims)
+    bytes. Anything else raises :class:`~tinynode.errors.DataError` naming the file.
+    """
+    path = os.fspath(path)
+
+    def damaged(problem):
+        return DataError(f"{path}: {problem}. The file is damaged or is not an MNIST-format (IDX) "
+                         "file: delete it and download it again.")
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt gzip stream
+            raise damaged(f"broken gzip data ({e})") from None
+    if len(data) < 4 or data[:2] != b"\0\0":
+        raise damaged(f"bad magic number {data[:4].hex(' ')!r} (an IDX file starts with 00 00 08 <ndim>)")
+    if data[2] != _UBYTE:
+        raise damaged(f"type code 0x{data[2]:02x} is not 0x08 (unsigned byte), the type MNIST uses")
+    ndim, header = data[3], 4 + 4 * data[3]
+    if ndim == 0 or len(data) < header:
+        raise damaged(f"bad header: {ndim} dimensions declared in a file of {len(data)} bytes")
+    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    need, have = math.prod(dims), len(data) - header
+    if have != need:
+        what = "truncated" if have < need else "extra bytes after the data"
+        raise damaged(f"{what}: shape {dims} needs {need} data bytes, found {have}")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(dims).copy()  # copy: writable
+
+
+def write_idx(path, array):
+    """Write a uint8 array as an IDX file (atomically), gzip-compressed if ``path`` ends in ``.gz``.
+
+    The gzip timestamp is fixed (mtime=0), so the same array always gives the
+    same bytes: that is what lets the bundled sample be checked by SHA-256.
+    """
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8 or not 1 <= array.ndim <= 255:
+        raise ArgumentError(f"write_idx writes uint8 arrays of 1 to 255 dimensions, got {array.dtype} "
+                            f"with shape {array.shape}")
+    data = bytes([0, 0, _UBYTE, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + array.tobytes()
+    if os.fspath(path).endswith(".gz"):
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    with atomic_file(path) as f:
+        f.write(data)
+
+
+# ----------------------------------------------------------------------------- downloads
+
+def cache_dir(name="mnist"):
+    """The download cache of a dataset: ``$XDG_CACHE_HOME/tinynode/<name>``
+    (``~/.cache/tinynode/<name>`` when XDG_CACHE_HOME is not set)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tinynode", name)
+
+
+def download_file(url, path, sha256, timeout=None):
+    """Download ``url`` to ``path`` and check its SHA-256; atomic.
+
+    The body goes to a temporary file next to ``path`` and is renamed over it
+    only once it has fully arrived and its checksum matches. On a failure
+    (HTTP error, timeout, connection closed early, wrong checksum) the
+    temporary file is deleted and :class:`~tinynode.errors.DataError` is
+    raised; on Ctrl-C it is deleted too. No partial or unverified file is
+    ever left behind.
+    """
+    import http.client  # imported here, not at the top: with ssl they add ~20 ms to
+    import urllib.request  # every "import tinynode.data", and most runs never download
+    digest, size = hashlib.sha256(), 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout or TIMEOUT) as response, atomic_file(path) as f:
+            while chunk := response.read(1 << 16):
+                f.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+            # http.client returns a short body without complaint when the server
+            # closes early, so compare with the announced length ourselves.
+            announced = response.headers.get("Content-Length")
+            if announced is not None and size != int(announced):
+                raise DataError(f"download of {url} was interrupted: got {size} of {announced} bytes")
+            if digest.hexdigest() != sha256:
+                raise DataError(f"{url} has SHA-256 {digest.hexdigest()}, expected {sha256}: the download "
+                                "is corrupt or the file changed upstream; nothing was saved")
+    except (OSError, http.client.HTTPException) as e:  # URLError, HTTPError, timeouts are OSErrors
+        raise DataError(f"could not download {url}: {e}") from None
+
+
+def _fetch(name, filename, directory, mirrors):
+    """Download one file of dataset ``name`` into ``directory`` from the first mirror that works."""
+    sha256 = CHECKSUMS[name].get(filename)
+    if sha256 is None:
+        raise DataError(f"no known SHA-256 for {name}/{filename}, so it is not downloaded "
+                        "(it could not be checked); add it to tinynode.data.CHECKSUMS")
+    failures = []
+    for base in mirrors:
+        try:
+            download_file(base.rstrip("/") + "/" + filename, os.path.join(directory, filename), sha256)
+            return
+        except DataError as e:
+            failures.append(str(e))
+    raise DataError("; ".join(failures) or f"no mirror is configured for {name}")
+
+
+# ----------------------------------------------------------------------------- loading
+
+def _find_files(directory, split):
+    """The (images, labels) paths of ``split`` in ``directory``, or None if either is missing."""
+    paths = []
+    for stem in FILES[split]:
+        candidates = [os.path.join(directory, stem + suffix) for suffix in (".gz", "")]
+        paths += [p for p in candidates if os.path.isfile(p)][:1]  # prefer the .gz
+    return paths if len(paths) == 2 else None
+
+
+def _read_pair(images_path, labels_path):
+    """Read an images file and a labels file and check that they belong together."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
+        raise DataError(f"{images_path} and {labels_path} do not form an MNIST image/label pair: shapes "
+                        f"{images.shape} and {labels.shape}, expected (N, 28, 28) and (N,). "
+                        "Check that the files are not swapped or mixed from two datasets.")
+    return images, labels
+
+
+def load_sample():
+    """The bundled sample: 5,000 MNIST training images (500 per digit), shuffled once.
+
+    About 0.8 MB inside the package, enough for the Lux tutorial (which uses
+    1,500 images) with no download. Provenance: ``tinynode/datasets/README.md``.
+    """
+    return _read_pair(*(SAMPLE_DIR / f for f in SAMPLE_FILES))
+
+
+def load_mnist(name="mnist", split="train", data_dir=None, download=True, subset=None, quiet=False,
+               mirrors=None):
+    """Load MNIST or Fashion-MNIST: ``(images, labels)``, uint8 arrays of shapes (N, 28, 28) and (N,).
+
+    ``name`` is ``"mnist"`` or ``"fashion-mnist"``; ``split`` is ``"train"``
+    (60,000 images) or ``"test"`` (the 10,000 ``t10k`` images). The files
+    (``train-images-idx3-ubyte[.gz]`` and so on) are looked for, in order, in:
+
+    1. ``data_dir``, or else the directory in the ``TINYNODE_DATA`` environment
+       variable: first its ``<name>/`` subdirectory, then the directory itself;
+    2. system directories (:data:`SYSTEM_DIRS`, e.g. Debian's Fashion-MNIST);
+    3. the cache, :func:`cache_dir` (``~/.cache/tinynode/<name>/``);
+    4. a download from :data:`MIRRORS` (or ``mirrors``) into the cache, each
+       file checked by SHA-256 (skipped when ``download=False``);
+    5. for MNIST's training split only, the bundled 5,000-image sample
+       (:func:`load_sample`), with a one-line notice on stderr unless ``quiet``.
+
+    ``subset=N`` keeps the first N images. When nothing can serve the request,
+    :class:`~tinynode.errors.DataError` says where it looked and what to do.
+    """
+    if name not in CHECKSUMS:
+        raise ArgumentError(f"unknown dataset {name!r}; choose one of {sorted(CHECKSUMS)}")
+    if split not in FILES:
+        raise ArgumentError(f"split must be 'train' or 'test', got {split!r}")
+    if subset is not None and (not isinstance(subset, (int, np.integer)) or subset < 1):
+        raise ArgumentError(f"subset must be a positive integer (a number of images), got {subset!r}")
+    images, labels = _locate_and_load(name, split, data_dir, download, quiet, mirrors)
+    return (images, labels) if subset is None else (images[:subset], labels[:subset])
+
+
+def _locate_and_load(name, split, data_dir, download, quiet, mirrors):
+    """Steps 1-5 of :func:`load_mnist`'s search."""
+    places = []
+    user_dir = data_dir if data_dir is not None else os.environ.get("TINYNODE_DATA")
+    if user_dir:
+        if not os.path.isdir(user_dir):
+            given = "data_dir" if data_dir is not None else "the TINYNODE_DATA environment variable"
+            raise DataError(f"{given} names {user_dir!r}, which is not a directory")
+        places += [os.path.join(user_dir, name), os.fspath(user_dir)]
+    cache = cache_dir(name)
+    places += SYSTEM_DIRS.get(name, []) + [cache]
+    for directory in places:
+        paths = _find_files(directory, split)
+        if paths:
+            return _read_pair(*paths)
+
+    problem = f"not found in {', '.join(places)}"
+    if download:
+        try:
+            for stem in FILES[split]:
+                if not os.path.isfile(os.path.join(cache, stem + ".gz")):
+                    _fetch(name, stem + ".gz", cache, MIRRORS[name] if mirrors is None else mirrors)
+            return _read_pair(*(os.path.join(cache, stem + ".gz") for stem in FILES[split]))
+        except DataError as e:
+            problem += f", and the download failed ({e})"
+    else:
+        problem += ", and downloading is off (download=False)"
+
+    how = (f"put {FILES[split][0]}.gz and {FILES[split][1]}.gz in a directory and pass data_dir= "
+           "(--data-dir on the command line) or set TINYNODE_DATA to it"
+           + ("" if download else ", or allow the download"))
+    if name == "mnist" and split == "train":
+        if not quiet:
+            print(f"tinynode: using the bundled 5,000-image MNIST sample, since the full MNIST training set "
+                  f"was {problem}. For all 60,000 images, {how}.", file=sys.stderr)
+        return load_sample()
+    raise DataError(f"{name} {split} split: {problem}. To use it, {how}"
+                    + (" (Debian: apt install dataset-fashion-mnist)." if name == "fashion-mnist" else "."))
+
+
+# ----------------------------------------------------------------------------- batches
+
+class DataLoader:
+    """Mini-batches ``(x, y)``: x float32 in [0, 1] of shape (B, 28, 28), y int64 of shape (B,).
+
+    The uint8 images are kept as they are (a quarter of the float32 size) and
+    scaled per batch. With ``xp`` set to ``cupy`` (or ``"gpu"``) the whole
+    dataset is copied to the device once, here, and batches are made there.
+    The last partial batch is kept unless ``drop_last``. With ``shuffle``, each
+    pass over the data (an epoch, counted in ``self.epoch``) uses a new
+    permutation drawn from ``(seed, epoch)``: the same seed gives the same
+    sequence of epochs, and setting ``epoch`` resumes it.
+    """
+
+    def __init__(self, images, labels, batch_size=128, shuffle=False, seed=0, drop_last=False, xp=np):
+        if len(images) != len(labels):
+            raise ShapeError(f"{len(images)} images but {len(labels)} labels")
+        if images.dtype != np.uint8:
+            raise ArgumentError(f"DataLoader expects uint8 pixels (0-255) as load_mnist returns, got "
+                                f"{images.dtype}; it scales them to [0, 1] itself")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.xp = backend.get_array_module(xp) if isinstance(xp, str) else xp
+        move = backend.to_host if self.xp is np else self.xp.asarray
+        self.images, self.labels = move(images), move(labels)
+        self.batch_size, self.shuffle, self.seed, self.drop_last = int(batch_size), shuffle, seed, drop_last
+        self.epoch = 0
+
+    def __len__(self):
+        """The number of batches in one epoch."""
+        n, b = len(self.labels), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def __iter__(self):
+        order = None
+        if self.shuffle:
+            perm = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.labels))
+            order = self.xp.asarray(perm)  # one small transfer per epoch
+        self.epoch += 1
+        for i in range(len(self)):
+            rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            if order is not None:
+                rows = order[rows]
+            x = self.images[rows].astype(self.xp.float32)
+            x /= 255
+            yield x, self.labels[rows].astype(self.xp.int64)
+
+
+def train_test_split(images, labels, at=0.9):
+    """Split in order, as the Lux tutorial's ``splitobs(...; at=0.9)``: the first
+    ``round(at * N)`` samples train, the rest test (1,500 images give 1,350 and 150).
+
+    Returns ``(train_images, train_labels), (test_images, test_labels)`` (views, no copy).
+    """
+    if not 0 < at < 1:
+        raise ArgumentError(f"at must be a fraction strictly between 0 and 1, got {at!r}")
+    if len(images) != len(labels):
+        raise ShapeError(f"{len(images)} images but {len(labels)} labels")
+    k = round(at * len(labels))
+    return (images[:k], labels[:k]), (images[k:], labels[k:])
