@@ -60,9 +60,11 @@ class NeuralODE(Layer):
         self.counts = {"forward_nf": 0, "backward_nvjp": 0, "backward_nf": 0, "solves": 0}
 
     def init(self, seed_or_rng=0, dtype=np.float32):
+        """The dynamics' parameters (the ODE itself adds none)."""
         return self.dynamics.init(seed_or_rng, dtype)
 
     def unflatten(self, params):
+        """``{"dynamics": named views of the dynamics' parameters}``."""
         return {"dynamics": self.dynamics.unflatten(params)}
 
     def _options(self):
@@ -86,6 +88,7 @@ class NeuralODE(Layer):
         return self._output(sol)
 
     def forward(self, params, x):
+        """Solve from ``x`` with the sensealg's forward pass; ``ctx`` is its pullback."""
         _check_params(self, params)
         sol, pullback = solve_with_vjp(self.field, x, self.tspan, params, sensealg=self.sensealg,
                                        **self._options())
@@ -93,6 +96,7 @@ class NeuralODE(Layer):
         return self._output(sol), pullback
 
     def backward(self, params, ctx, gy, *, out=None, need_gx=True):
+        """The adjoint pass: ``(dL/dx, dL/dparams)`` from ``dL/dy``."""
         gy_all = gy[None] if self.saveat is None else gy
         gx, gp, stats = ctx(gy_all)
         self.last_stats["backward"] = stats

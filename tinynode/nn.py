@@ -172,6 +172,7 @@ class Dense(Layer):
         }
 
     def forward(self, params, x):
+        """``(act(x @ W.T + b), ctx)``; ``ctx = (x, y)`` is all the VJP needs."""
         _check_params(self, params)
         if x.shape[-1:] != (self.in_features,):
             raise ShapeError(f"{self!r} expects inputs of shape (..., {self.in_features}), got {x.shape}")
@@ -188,6 +189,7 @@ class Dense(Layer):
         return y, (x, y)
 
     def backward(self, params, ctx, gy, *, out=None, need_gx=True):
+        """``(gx, gparams)`` with ``gz = gy * act'``: ``gx = gz W``, ``gW = gz^T x``, ``gb = sum gz``."""
         x, y = ctx
         xp = array_module(params)
         gz = gy if self._dact is None else self._dact(xp, y, gy)
@@ -210,11 +212,13 @@ class Flatten(Layer):
         return "Flatten()"
 
     def forward(self, params, x):
+        """``(x.reshape(batch, -1), x.shape)``."""
         if x.ndim < 1:
             raise ShapeError(f"Flatten needs at least a batch axis, got a {x.ndim}-d array")
         return x.reshape(x.shape[0], -1), x.shape
 
     def backward(self, params, ctx, gy, *, out=None, need_gx=True):
+        """The gradient reshaped back to the input's shape (no parameters)."""
         xp = array_module(gy)
         if out is None:
             out = xp.empty(0, dtype=gy.dtype)
@@ -257,6 +261,7 @@ class Chain(Layer):
         return {"layers": [layer.unflatten(params[s]) for layer, s in zip(self.layers, self._slices)]}
 
     def forward(self, params, x):
+        """Each layer in turn on its slice of ``params``; ``ctx`` is the list of their contexts."""
         _check_params(self, params)
         ctxs = []
         for layer, s in zip(self.layers, self._slices):
@@ -265,6 +270,7 @@ class Chain(Layer):
         return x, ctxs
 
     def backward(self, params, ctx, gy, *, out=None, need_gx=True):
+        """The layers' VJPs in reverse order, each writing its slice of one gradient buffer."""
         xp = array_module(params)
         if out is None:
             out = xp.empty(self.num_params, dtype=params.dtype)

@@ -49,9 +49,11 @@ class PIController:
     qoldinit: float = 1e-4
 
     def init(self):
+        """The controller state: ``errold``, starting at ``qoldinit``."""
         return self.qoldinit
 
     def adapt(self, dt, eest, errold):
+        """``(accept, next dt, new errold)`` after a step of size ``dt`` with scaled error ``eest``."""
         if eest == 0.0:
             return True, dt * self.qmax, max(eest, self.qoldinit)
         q11 = eest ** self.beta1
@@ -76,9 +78,11 @@ class IController:
     qmax: float = 10.0
 
     def init(self):
+        """No state: an I controller remembers nothing."""
         return None
 
     def adapt(self, dt, eest, state):
+        """``(accept, next dt, state)``."""
         if eest == 0.0:
             factor = self.qmax
         else:
@@ -97,9 +101,11 @@ class ConstantStepSize:
     qmin: float = 0.2  # only used to shrink after a NaN/Inf step
 
     def init(self):
+        """No state."""
         return None
 
     def adapt(self, dt, eest, state):
+        """Always accept; keep the step size."""
         return True, dt, state
 
 

@@ -52,6 +52,7 @@ class EpochRecord:
     backward_nf: int
 
     def line(self, epochs):
+        """The tutorial's epoch line, followed by the evaluation counts."""
         return (f"[{self.epoch}/{epochs}]\tTime {self.time:.4f}s\tTraining Accuracy: "
                 f"{100 * self.train_accuracy:.5f}%\tTest Accuracy: {100 * self.test_accuracy:.5f}%\t"
                 f"NFE forward/backward: {self.forward_nf}/{self.backward_nvjp + self.backward_nf}")

@@ -41,6 +41,7 @@ class DiscreteAdjoint:
     atol = None
 
     def pullback(self, fwd, gy):
+        """Map the cotangent of ``sol.y`` to ``(dL/dy0, dL/dparams, stats)`` (see the module docstring)."""
         xp = array_module(fwd.y0)
         obs = Observations(fwd, gy)
         tab, dense = fwd.tableau, fwd.dense

@@ -44,6 +44,7 @@ class GaussAdjoint:
     name = "GaussAdjoint"
 
     def pullback(self, fwd, gy):
+        """Map the cotangent of ``sol.y`` to ``(dL/dy0, dL/dparams, stats)`` (see the module docstring)."""
         xp = array_module(fwd.y0)
         obs = Observations(fwd, gy)
         n, dtype, shape, params = fwd.n, fwd.y0.dtype, fwd.shape, fwd.params

@@ -1,0 +1,1 @@
+"""The MNIST sample bundled with tinynode (see README.md in this folder)."""

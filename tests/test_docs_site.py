@@ -1,0 +1,24 @@
+"""The documentation site builds in strict mode (every warning, broken link or bad docstring fails)."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_docs_build_strict(tmp_path):
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    pytest.importorskip("mkdocs_jupyter")
+    env = dict(os.environ, CI="true", MPLBACKEND="Agg", NO_MKDOCS_2_WARNING="1")
+    res = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", "docs/mkdocs.yml",
+                          "-d", str(tmp_path / "site")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    for page in ("index.html", "tutorial/index.html", "api/index.html", "adjoints/index.html", "benchmarks/index.html"):
+        assert (tmp_path / "site" / page).exists(), page
+    assert "Training Accuracy" in (tmp_path / "site" / "tutorial" / "index.html").read_text()  # executed
