@@ -256,3 +256,17 @@ def test_bad_cotangents_and_arguments():
     with pytest.raises(ArgumentError, match="per-component tolerances"):
         tn.solve_with_vjp(field, y0, (0.0, 1.0), params, rtol=np.full(20, 1e-3), saveat=[1.0])[1](
             np.ones((1,) + y0.shape, np.float32))
+
+
+def test_fixed_step_methods_reuse_dt0_backward():
+    # notebook 03 found the backward pass ignoring dt0 (RK4 then refused to start)
+    field, params, y0, gy = tutorial_problem(batch=2, dtype=np.float64)
+    for alg in (tn.InterpolatingAdjoint(), tn.BacksolveAdjoint(), tn.GaussAdjoint(),
+                tn.InterpolatingAdjoint(checkpointing=True)):
+        _, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg=alg, solver=tn.RK4(), dt0=0.25,
+                                        saveat=[1.0])
+        st = pullback(gy)[2]
+        assert (st["naccept"], st["nreject"]) == (4, 0)
+    _, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, dt0=0.5, saveat=[1.0],
+                                    controller=tn.ConstantStepSize())
+    assert pullback(gy)[2]["naccept"] == 2

@@ -47,7 +47,7 @@ def solve_with_vjp(field, y0, tspan, params=None, *, sensealg=None, saveat=None,
         sensealg: ``InterpolatingAdjoint()`` (default), ``GaussAdjoint()``,
             ``BacksolveAdjoint()`` or ``DiscreteAdjoint()``.
         the rest: as for :func:`tinynode.solve`; the backward solve uses the same
-            solver, controller and tolerances unless the sensealg names its own.
+            solver, controller, ``dt0`` and tolerances (unless the sensealg names its own).
 
     Returns:
         ``(sol, pullback)``; ``pullback(gy) -> (gy0, gparams, stats)`` maps the
@@ -72,7 +72,7 @@ def solve_with_vjp(field, y0, tspan, params=None, *, sensealg=None, saveat=None,
                   y_out=sol.y.reshape(len(sol.t), -1), tableau=sol.dense.tableau if sol.dense else
                   (solver if solver is not None else _default_tableau()),
                   rtol=_scalar(rtol), atol=_scalar(atol), max_steps=max_steps, controller=controller,
-                  dense=sol.dense)
+                  dt0=dt0, dense=sol.dense)
 
     def pullback(gy):
         return sensealg.pullback(fwd, gy)

@@ -34,6 +34,7 @@ class Forward:
     atol: float
     max_steps: int
     controller: object
+    dt0: float = None     # the forward's first step, if given (fixed-step methods reuse it backward)
     dense: object = None  # the DenseOutput (every accepted step), when the method needs it
 
     @property
@@ -84,10 +85,10 @@ class Observations:
 
 
 def backward_solve(rhs, z0, fwd, sensealg, name, *, on_tstop=None, on_step=None, error_size=None, tstops=()):
-    """Integrate the augmented system from t1 back to t0 with the forward tableau and controller."""
+    """Integrate the augmented system from t1 back to t0 with the forward tableau, controller and dt0."""
     rtol, atol = backward_tolerances(sensealg, fwd.rtol, fwd.atol)
     return integrate(rhs, z0, fwd.t1, fwd.t0, fwd.params, tableau=fwd.tableau, controller=fwd.controller,
-                     rtol=rtol, atol=atol, max_steps=fwd.max_steps, shape=z0.shape, tstops=tstops,
+                     rtol=rtol, atol=atol, dt0=fwd.dt0, max_steps=fwd.max_steps, shape=z0.shape, tstops=tstops,
                      on_tstop=on_tstop, on_step=on_step, error_size=error_size,
                      what=f"backward pass ({name})")
 

@@ -48,9 +48,10 @@ class CheckpointedState:
             k = min(max(bisect.bisect_left(self.keys, key) - 1, 0), len(self.times) - 2)
         if k != self.current:
             fwd = self.fwd
+            self.dense = None  # let the previous interval go before re-solving the next
             sol = solve(fwd.field, self.states[k].reshape(fwd.shape), (self.times[k], self.times[k + 1]),
                         fwd.params, solver=fwd.tableau, rtol=fwd.rtol, atol=fwd.atol, saveat=[self.times[k + 1]],
-                        dense=True, max_steps=fwd.max_steps, controller=fwd.controller)
+                        dense=True, dt0=fwd.dt0, max_steps=fwd.max_steps, controller=fwd.controller)
             self.stats["nf_resolve"] += sol.stats["nf"]
             self.current, self.dense = k, sol.dense
         return self.dense.at(t)
