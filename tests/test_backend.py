@@ -68,3 +68,24 @@ def test_gpu_without_a_device_says_so(monkeypatch):
 def test_auto_falls_back_to_numpy_without_a_gpu():
     xp = backend.get_array_module("auto")
     assert xp is np or backend.gpu_available()
+
+
+def test_blas_threads_limits_and_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    if not blas:
+        pytest.skip("NumPy's BLAS is not visible to threadpoolctl")
+    before = [i["num_threads"] for i in blas]
+    with backend.blas_threads(1) as applied:
+        assert applied is True
+        assert all(i["num_threads"] == 1 for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"] == before
+    with backend.blas_threads(None) as applied:
+        assert applied is False
+
+
+def test_blas_threads_without_threadpoolctl_is_a_no_op(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
+    with backend.blas_threads(1) as applied:
+        assert applied is False

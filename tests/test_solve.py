@@ -373,3 +373,20 @@ def test_user_exceptions_pass_through_unchanged():
 
     with pytest.raises(Mine, match="from the user"):
         tinynode.solve(f, np.ones(2), (0, 1))
+
+
+def test_dense_at_polynomial_form_equals_the_stage_combination():
+    """DenseOutput.at (the adjoints' path: the step's interpolating polynomial) gives
+    the same values as y_n + h sum b_i(theta) k_i, across steps and in both directions."""
+    from tinynode.odeint import _combine
+    prob = problems.lotka_volterra()
+    for tspan in (prob.tspan, prob.tspan[::-1]):
+        y0 = prob.y0 if tspan == prob.tspan else tinynode.solve(prob.f, prob.y0, prob.tspan, rtol=1e-8,
+                                                                 atol=1e-8).y[-1]
+        sol = tinynode.solve(prob.f, y0, tspan, rtol=1e-4, atol=1e-4, dense=True)
+        d = sol.dense
+        assert len(d.ts) > 5
+        for t in np.linspace(*tspan, 37):
+            n = max(i for i, tn_ in enumerate(d.ts) if (tn_ - t) * np.sign(tspan[1] - tspan[0]) <= 0)
+            expect = _combine(d.tableau, d.buffers[n], d.hs[n], (t - d.ts[n]) / d.hs[n])
+            np.testing.assert_allclose(d.at(t), expect, rtol=1e-12, atol=1e-12)

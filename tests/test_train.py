@@ -85,3 +85,20 @@ def test_ctrl_c_is_deferred_to_the_end_of_the_batch():
 def test_confusion_matrix():
     m = confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), num_classes=3)
     assert m.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+
+
+def test_fit_runs_blas_single_threaded_by_default():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]:
+        pytest.skip("NumPy's BLAS is not visible to threadpoolctl")
+    seen = []
+    model = tn.models.tutorial_model()
+    params = model.init(0)
+    opt = tn.Adam(0.01)
+
+    def on_epoch(record):
+        seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
+
+    fit(model, params, opt, opt.init(params), Loader(64, 0), Loader(64, 0), Loader(32, 1), epochs=1, out=None,
+        progress=False, on_epoch=on_epoch)
+    assert seen == [{1}]

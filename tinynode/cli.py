@@ -57,6 +57,9 @@ def build_parser():
     train.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
     train.add_argument("--history", metavar="PATH", help="JSON with per-epoch loss, time, accuracies, counts")
     train.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    train.add_argument("--blas-threads", type=int, default=1, metavar="N",
+                       help="CPU BLAS threads while training (default 1, fastest for this model's tiny "
+                            "matrices; 0 leaves BLAS as it is; needs threadpoolctl, in the train extra)")
 
     ev = sub.add_parser("eval", help="accuracy and confusion matrix of a checkpoint")
     ev.add_argument("checkpoint")
@@ -145,7 +148,8 @@ def cmd_train(args):
 
     try:
         fit(model, params, optimizer, opt_state, train_loader, eval_train, eval_test, epochs=args.epochs,
-            start_epoch=start_epoch, on_epoch=on_epoch, out=None if args.quiet else sys.stdout)
+            start_epoch=start_epoch, on_epoch=on_epoch, out=None if args.quiet else sys.stdout,
+            blas_threads=args.blas_threads or None)
     except TrainingInterrupted as stop:
         path = args.save or "tinynode-interrupted.npz"
         save_checkpoint(path, params, opt_state, architecture=arch,

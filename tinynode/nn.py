@@ -29,7 +29,7 @@ import numpy as np
 from .backend import array_module
 from .errors import DTypeError, ShapeError
 
-__all__ = ["Layer", "Dense", "Flatten", "Chain", "ACTIVATIONS"]
+__all__ = ["Layer", "Dense", "Flatten", "Chain", "ACTIVATIONS", "dense_stack"]
 
 
 # ---------------------------------------------------------------------------
@@ -260,6 +260,13 @@ class Chain(Layer):
         """``{"layers": [view of layer 0, view of layer 1, ...]}``."""
         return {"layers": [layer.unflatten(params[s]) for layer, s in zip(self.layers, self._slices)]}
 
+    def __call__(self, params, x):
+        """Inference: each layer's own call, so none keeps data for a backward pass."""
+        _check_params(self, params)
+        for layer, s in zip(self.layers, self._slices):
+            x = layer(params[s], x)
+        return x
+
     def forward(self, params, x):
         """Each layer in turn on its slice of ``params``; ``ctx`` is the list of their contexts."""
         _check_params(self, params)
@@ -279,3 +286,23 @@ class Chain(Layer):
             s = self._slices[i]
             gy, _ = self.layers[i].backward(params[s], ctx[i], gy, out=out[s], need_gx=need_gx or i > 0)
         return gy, out
+
+
+def dense_stack(layer):
+    """``[(offset, Dense), ...]`` if ``layer`` is a Dense or a Chain (nested or not) of
+    Dense layers only, with each layer's offset in the flat parameters; else None.
+
+    Such a stack is a multilayer perceptron, the usual Neural ODE vector field,
+    and :class:`tinynode.VectorField` evaluates it with a fused fast path.
+    """
+    if isinstance(layer, Dense):
+        return [(0, layer)]
+    if not isinstance(layer, Chain):
+        return None
+    stack = []
+    for offset, sub in zip(layer.offsets, layer.layers):
+        inner = dense_stack(sub)
+        if inner is None:
+            return None
+        stack += [(offset + o, d) for o, d in inner]
+    return stack

@@ -79,6 +79,7 @@ class DenseOutput:
         self.ts, self.hs, self.buffers = [], [], []
         self._direction = 1.0 if t1 > t0 else -1.0
         self._keys = []  # direction * t_n, increasing: what bisect searches
+        self._poly_step, self._poly = None, None  # the step whose polynomial at() holds
 
     def append(self, t, h, B):
         self._keys.append(self._direction * t)
@@ -87,11 +88,26 @@ class DenseOutput:
         self.buffers.append(B.copy())
 
     def at(self, t):
-        """The flat state at time ``t`` (no range check: the adjoints' fast path)."""
+        """The flat state at time ``t`` (no range check: the adjoints' fast path).
+
+        The interpolant is a polynomial in ``theta`` (algorithms.md 1.4),
+        ``y_n + h sum_i b_i(theta) k_i = C_0 + C_1 theta + ... + C_q theta^q``,
+        so the step's coefficients ``C = P(h) @ [y_n, k_1..k_s]`` are computed
+        once and each evaluation is the single product ``[1, theta, ..] @ C``.
+        An adjoint asks for many times inside one step before moving on to the
+        next, so only the current step's ``C`` is kept.
+        """
         n = bisect.bisect_right(self._keys, self._direction * t) - 1
         n = min(max(n, 0), len(self.ts) - 1)
-        h = self.hs[n]
-        return _combine(self.tableau, self.buffers[n], h, (t - self.ts[n]) / h)
+        if self._poly_step != n:
+            self._poly = _polynomial(self.tableau, self.buffers[n], self.hs[n])
+            self._poly_step = n
+        theta = (t - self.ts[n]) / self.hs[n]
+        xp = array_module(self._poly)
+        powers = [1.0, theta]
+        for _ in range(self._poly.shape[0] - 2):
+            powers.append(powers[-1] * theta)
+        return xp.matmul(xp.asarray(powers, dtype=self._poly.dtype), self._poly)
 
     def _one(self, t):
         direction = 1.0 if self.t1 > self.t0 else -1.0
@@ -117,6 +133,16 @@ def _combine(tableau, B, h, theta, out=None):
     coef[0] = 1.0
     coef[1:] = h * tableau.interp_weights(theta)
     return xp.matmul(xp.asarray(coef, dtype=B.dtype), B, out=out)
+
+
+def _polynomial(tableau, B, h):
+    """The interpolant's coefficients ``C`` (``q+1`` rows) with ``y(t_n + theta h) = sum_p C_p theta^p``."""
+    xp = array_module(B)
+    q = tableau.interp.shape[1]
+    P = np.zeros((q + 1, tableau.stages + 1))
+    P[0, 0] = 1.0
+    P[1:, 1:] = h * tableau.interp.T  # b_i(theta) = sum_p interp[i, p-1] theta^p
+    return xp.matmul(xp.asarray(P, dtype=B.dtype), B)
 
 
 _WEIGHTS_CACHE = {}

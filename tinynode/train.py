@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .backend import blas_threads as backend_blas_threads
 from .backend import item, to_host
 from .errors import TrainingError
 from .losses import logit_cross_entropy_grad
@@ -111,7 +112,7 @@ def _progress(iterable, total, enabled, desc):
 
 
 def fit(model, params, optimizer, opt_state, train_loader, eval_train, eval_test, *, epochs, start_epoch=0,
-        on_epoch=None, out=sys.stdout, progress=None):
+        on_epoch=None, out=sys.stdout, progress=None, blas_threads=1):
     """Train ``params`` in place for epochs ``start_epoch + 1 .. epochs``; return the history.
 
     Arguments:
@@ -123,6 +124,9 @@ def fit(model, params, optimizer, opt_state, train_loader, eval_train, eval_test
         on_epoch: ``on_epoch(record)`` after each epoch (the CLI saves a checkpoint there).
         out: where the epoch lines go (None: nowhere).
         progress: show a tqdm bar during each epoch; by default only when stderr is a terminal.
+        blas_threads: threads for the CPU's BLAS while training (default 1: this
+            model's matrices are too small for threads to pay; see
+            :func:`tinynode.backend.blas_threads`); None leaves BLAS as it is.
 
     Raises :class:`~tinynode.errors.TrainingError` if the loss becomes NaN or
     Inf (params then hold the last batch's values; the last ``on_epoch`` saved
@@ -132,7 +136,7 @@ def fit(model, params, optimizer, opt_state, train_loader, eval_train, eval_test
         progress = sys.stderr.isatty()
     odes = find_neural_odes(model)
     history = []
-    with _deferred_interrupt() as interrupted:
+    with _deferred_interrupt() as interrupted, backend_blas_threads(blas_threads):
         for epoch in range(start_epoch + 1, epochs + 1):
             for ode in odes:
                 ode.reset_counts()

@@ -1,0 +1,110 @@
+"""VectorField: the MLP fast path computes exactly what the layer protocol computes."""
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import tinynode as tn
+from tinynode import nn
+from tinynode.errors import DTypeError, ShapeError
+from tinynode.testing import gradcheck
+
+from conftest import to_numpy
+from test_layers import ACTS, random_params
+
+
+def _mlp(widths, acts):
+    return nn.Chain(*[nn.Dense(a, b, act) for a, b, act in zip(widths[:-1], widths[1:], acts)])
+
+
+def _slow_path(layer, params, y, v):
+    out, ctx = layer.forward(params, y)
+    gy, gp = layer.backward(params, ctx, v)
+    return out, gy, gp
+
+
+@given(widths=st.lists(st.integers(1, 6), min_size=2, max_size=5), lead=st.lists(st.integers(1, 4), max_size=2),
+       acts=st.lists(st.sampled_from(ACTS), min_size=4, max_size=4), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_fast_path_equals_the_layer_protocol(xp, widths, lead, acts, seed, dtype):
+    widths[-1] = widths[0]  # a vector field maps the state to its own space
+    net = _mlp(widths, acts)
+    field = tn.VectorField(net)
+    assert field._stack is not None  # the fast path is the one under test
+    params = random_params(net, seed, xp, dtype)
+    rng = np.random.default_rng(seed)
+    y = xp.asarray(rng.standard_normal(tuple(lead) + (widths[0],)).astype(dtype))
+    v = xp.asarray(rng.standard_normal(y.shape).astype(dtype))
+    out, gy, gp = _slow_path(net, params, y, v)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    f = field(0.0, y, params)
+    assert f.dtype == dtype and f.shape == y.shape
+    np.testing.assert_allclose(to_numpy(f), to_numpy(out), rtol=rtol, atol=rtol)
+    fgy, fgp = field.vjp(0.0, y, params, v)
+    assert fgy.dtype == dtype and fgp.dtype == dtype and fgy.shape == y.shape and fgp.shape == params.shape
+    np.testing.assert_allclose(to_numpy(fgy), to_numpy(gy), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(to_numpy(fgp), to_numpy(gp), rtol=rtol, atol=rtol)
+    gy_only, none = field.vjp(0.0, y, params, v, need_params=False)
+    assert none is None
+    np.testing.assert_allclose(to_numpy(gy_only), to_numpy(gy), rtol=rtol, atol=rtol)
+    val, vgy, vgp = field.value_and_vjp(0.0, y, params, v)
+    np.testing.assert_allclose(to_numpy(val), to_numpy(out), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(to_numpy(vgp), to_numpy(gp), rtol=rtol, atol=rtol)
+    assert to_numpy(y).shape == y.shape  # y untouched (the in-place steps work on fresh arrays)
+
+
+@given(widths=st.lists(st.integers(1, 5), min_size=2, max_size=4), batch=st.integers(1, 4),
+       acts=st.lists(st.sampled_from(ACTS), min_size=3, max_size=3), seed=st.integers(0, 2**16))
+def test_fast_path_vjp_matches_finite_differences(xp, widths, batch, acts, seed):
+    widths[-1] = widths[0]
+    net = _mlp(widths, acts)
+    params = random_params(net, seed, xp)
+    y = xp.asarray(np.random.default_rng(seed).standard_normal((batch, widths[0])))
+    assert gradcheck(tn.VectorField(net), y, params, t=0.3).ok  # (gradcheck raises on failure too)
+
+
+def test_the_binding_follows_in_place_updates_and_new_arrays():
+    net = _mlp([3, 4, 3], ["tanh", "identity"])
+    field = tn.VectorField(net)
+    params = net.init(0, dtype=np.float64)
+    y = np.random.default_rng(0).standard_normal((5, 3))
+    field(0.0, y, params)
+    params *= 2.0  # what Adam does: in place
+    np.testing.assert_allclose(field(0.0, y, params), net(params, y), rtol=1e-14)
+    other = params + 1.0
+    np.testing.assert_allclose(field(0.0, y, other), net(other, y), rtol=1e-14)
+    np.testing.assert_allclose(field(0.0, y, params), net(params, y), rtol=1e-14)
+
+
+def test_inputs_the_fast_path_cannot_take_get_the_layers_errors():
+    net = _mlp([3, 4, 3], ["tanh", "tanh"])
+    field = tn.VectorField(net)
+    params = net.init(0)  # float32
+    with pytest.raises(DTypeError, match="does not promote"):
+        field(0.0, np.ones((2, 3)), params)  # float64 state, float32 parameters
+    with pytest.raises(ShapeError, match=r"\(\.\.\., 3\)"):
+        field(0.0, np.ones((2, 4), np.float32), params)
+    with pytest.raises(ShapeError, match="flat parameter vector of length"):
+        field(0.0, np.ones((2, 3), np.float32), params[:-1])
+    with pytest.raises(ShapeError, match="flat parameter vector of length"):
+        field.vjp(0.0, np.ones((2, 3), np.float32), params[:-1], np.ones((2, 3), np.float32))
+
+
+def test_dense_stack_recognises_only_dense_stacks():
+    d = nn.Dense(2, 3)
+    assert nn.dense_stack(d) == [(0, d)]
+    inner = nn.Chain(nn.Dense(3, 4, "tanh"), nn.Dense(4, 3))
+    chain = nn.Chain(d, inner)
+    assert [(o, repr(x)) for o, x in nn.dense_stack(chain)] == [
+        (0, "Dense(2 => 3)"), (9, "Dense(3 => 4, tanh)"), (25, "Dense(4 => 3)")]
+    assert nn.dense_stack(nn.Chain(nn.Flatten(), d)) is None
+    assert tn.VectorField(nn.Chain(nn.Flatten(), nn.Dense(4, 4)))._stack is None  # the layer path
+
+
+def test_chain_call_is_inference_and_equals_forward():
+    net = nn.Chain(nn.Flatten(), nn.Dense(6, 4, "relu"), nn.Dense(4, 2))
+    params = net.init(1)
+    x = np.random.default_rng(0).random((3, 2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(net(params, x), net.forward(params, x)[0])
+    with pytest.raises(ShapeError):
+        net(params[:-1], x)
