@@ -1,71 +1,110 @@
-"""How close the solver loop is to the cost of the evaluations themselves.
+"""How close the solver loop and the adjoints are to the cost of the evaluations themselves.
 
-    python -m benchmarks.solver_overhead [--batch 32 128 1024] [--repeat 200]
+    python -m benchmarks.solver_overhead [--batch 32 128 1024 8192] [--repeat 200]
 
-For the tutorial's vector field (Dense 20=>10 tanh, 10=>10 tanh, 10=>20 tanh)
-on a (batch, 20) float32 state, integrated over [0, 1] at rtol = atol = 1e-3,
-it reports
+For the tutorial's vector field (``tinynode.VectorField`` of Dense 20=>10 tanh,
+10=>10 tanh, 10=>20 tanh, as ``NeuralODE`` uses it) on a (batch, 20) float32
+state, over [0, 1] at rtol = atol = 1e-3, it reports
 
-    overhead = time per solve / (nf * time of one bare evaluation of f)
+    forward:  overhead = time per solve / (nf x one bare evaluation of f)
+    adjoint:  overhead = time per pullback / (the same calls made bare)
 
-A ratio of 1.0 would mean the loop is free; every array call the loop adds per
-step (stage combinations, copies, the error norm) shows up above 1. Timings
-are medians over ``--repeat`` runs.
+where "the same calls" are the backward pass's own counts: for
+InterpolatingAdjoint and DiscreteAdjoint ``nvjp`` VJPs, for GaussAdjoint
+``nvjp`` state-only VJPs plus ``nvjp_params`` full ones, for BacksolveAdjoint
+``nvjp`` fused value-and-VJP calls. A ratio of 1.0 would mean the loop is
+free; every array call it adds per step (stage combinations, copies, the error
+norm, interpolating the state) shows up above 1. Timings are medians over
+``--repeat`` runs, interleaved with their floors.
 """
 
 import argparse
-import time
 
 import numpy as np
 
-import tinynode
+import tinynode as tn
+from benchmarks.timing import interleaved_medians
 from tinynode import nn
 
+TOL = 1e-3
+SENSEALGS = {"interpolating": tn.InterpolatingAdjoint, "gauss": tn.GaussAdjoint,
+             "backsolve": tn.BacksolveAdjoint, "discrete": tn.DiscreteAdjoint}
 
-def tutorial_field():
+
+def tutorial_field(params=None):
+    """The tutorial's ODE network as a vector field, and its parameters (``init(0)`` by default)."""
     net = nn.Chain(nn.Dense(20, 10, "tanh"), nn.Dense(10, 10, "tanh"), nn.Dense(10, 20, "tanh"))
-    params = net.init(0)
-
-    def f(t, y, p):
-        return net(p, y)
-
-    return f, params
+    return tn.VectorField(net), (net.init(0) if params is None else params)
 
 
-def interleaved_medians(fns, repeat, rounds=10):
-    """Median time of each function, measured in alternating blocks (A B A B ...).
-
-    The machine is noisy; alternating keeps a slow spell from landing on one side only.
-    """
-    times = [[] for _ in fns]
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            for _ in range(max(repeat // rounds, 1)):
-                t0 = time.perf_counter()
-                fn()
-                times[i].append(time.perf_counter() - t0)
-    return [float(np.median(t)) for t in times]
+def initial_state(batch):
+    return np.tanh(np.random.default_rng(0).standard_normal((batch, 20))).astype(np.float32)
 
 
-def measure(batch, repeat, controller=None):
-    f, params = tutorial_field()
-    rng = np.random.default_rng(0)
-    y0 = np.tanh(rng.standard_normal((batch, 20))).astype(np.float32)
-
+def forward_row(field, params, y0, repeat, controller=None):
     def run():
-        return tinynode.solve(f, y0, (0.0, 1.0), params, rtol=1e-3, atol=1e-3, saveat=[1.0],
-                              controller=controller)
+        return tn.solve(field, y0, (0.0, 1.0), params, rtol=TOL, atol=TOL, saveat=[1.0], controller=controller)
 
     sol = run()
     nf = sol.stats["nf"]
 
-    def evals():  # nf bare evaluations, timed as one block like a solve
+    def floor():  # nf bare evaluations, timed as one block like a solve
         for _ in range(nf):
-            f(0.0, y0, params)
+            field(0.0, y0, params)
 
-    t_evals, t_solve = interleaved_medians([evals, run], repeat)
-    return {"batch": batch, "nf": nf, "steps": sol.stats["naccept"] + sol.stats["nreject"],
-            "eval_us": t_evals / nf * 1e6, "solve_us": t_solve * 1e6, "overhead": t_solve / t_evals}
+    t_floor, t_run = interleaved_medians([floor, run], repeat)
+    return {"batch": y0.shape[0], "nf": nf, "steps": sol.stats["naccept"] + sol.stats["nreject"],
+            "eval_us": t_floor / nf * 1e6, "solve_us": t_run * 1e6, "overhead": t_run / t_floor}
+
+
+def adjoint_row(field, params, y0, name, repeat):
+    sol, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg=SENSEALGS[name](),
+                                      rtol=TOL, atol=TOL, saveat=[1.0])
+    gy = np.random.default_rng(1).standard_normal(sol.y.shape).astype(y0.dtype)
+    stats = pullback(gy)[2]
+    v = gy[0]
+    calls = {  # (the bare call, how many) as the backward pass made them
+        "interpolating": [(lambda: field.vjp(0.0, y0, params, v), stats["nvjp"])],
+        "discrete": [(lambda: field.vjp(0.0, y0, params, v), stats["nvjp"])],
+        "gauss": [(lambda: field.vjp(0.0, y0, params, v, need_params=False), stats["nvjp"]),
+                  (lambda: field.vjp(0.0, y0, params, v), stats.get("nvjp_params", 0))],
+        "backsolve": [(lambda: field.value_and_vjp(0.0, y0, params, v), stats["nvjp"])],
+    }[name]
+
+    def floor():
+        for call, count in calls:
+            for _ in range(count):
+                call()
+
+    t_floor, t_run = interleaved_medians([floor, lambda: pullback(gy)], repeat)
+    return {"sensealg": name, "batch": y0.shape[0], "calls": sum(c for _, c in calls),
+            "steps": stats["naccept"] + stats["nreject"], "floor_us": t_floor * 1e6,
+            "pullback_us": t_run * 1e6, "overhead": t_run / t_floor}
+
+
+def measure(batches, repeat, params=None):
+    """Forward rows and adjoint rows for each batch size."""
+    field, params = tutorial_field(params)
+    forward, adjoint = [], []
+    for batch in batches:
+        y0 = initial_state(batch)
+        forward.append(forward_row(field, params, y0, repeat))
+        adjoint += [adjoint_row(field, params, y0, name, repeat) for name in SENSEALGS]
+    return forward, adjoint
+
+
+def print_rows(forward, adjoint):
+    print("forward solve (Tsit5, PI controller)")
+    print(f"{'batch':>6} {'nf':>4} {'steps':>5} {'eval (us)':>10} {'solve (us)':>11} {'overhead':>9}")
+    for r in forward:
+        print(f"{r['batch']:>6} {r['nf']:>4} {r['steps']:>5} {r['eval_us']:>10.1f} {r['solve_us']:>11.1f} "
+              f"{r['overhead']:>9.2f}")
+    print("\nadjoints (the backward pass alone)")
+    print(f"{'sensealg':>14} {'batch':>6} {'calls':>6} {'steps':>5} {'floor (us)':>11} {'pullback (us)':>14} "
+          f"{'overhead':>9}")
+    for r in adjoint:
+        print(f"{r['sensealg']:>14} {r['batch']:>6} {r['calls']:>6} {r['steps']:>5} {r['floor_us']:>11.1f} "
+              f"{r['pullback_us']:>14.1f} {r['overhead']:>9.2f}")
 
 
 def main(argv=None):
@@ -73,11 +112,8 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024, 8192])
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args(argv)
-    print(f"{'batch':>6} {'nf':>4} {'steps':>5} {'eval (us)':>10} {'solve (us)':>11} {'overhead':>9}")
-    for batch in args.batch:
-        r = measure(batch, args.repeat)
-        print(f"{r['batch']:>6} {r['nf']:>4} {r['steps']:>5} {r['eval_us']:>10.1f} {r['solve_us']:>11.1f} "
-              f"{r['overhead']:>9.2f}")
+    with tn.backend.blas_threads(1):
+        print_rows(*measure(args.batch, args.repeat))
 
 
 if __name__ == "__main__":

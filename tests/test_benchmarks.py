@@ -1,0 +1,37 @@
+"""The benchmark scripts run (a smoke test: tiny sizes, no peers, nothing timed is asserted)."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run(*args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    res = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    return res.stdout
+
+
+def test_solver_overhead_reports_forward_and_every_adjoint():
+    out = _run("benchmarks.solver_overhead", "--batch", "8", "--repeat", "2")
+    for name in ("interpolating", "gauss", "backsolve", "discrete"):
+        assert name in out
+    assert "overhead" in out
+
+
+def test_the_page_renders_from_stored_results(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks import report
+    finally:
+        sys.path.remove(str(ROOT))
+    results = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+    page, png = tmp_path / "benchmarks.md", tmp_path / "plot.png"
+    report.write_docs(results, str(page), str(png))
+    text = page.read_text()
+    assert "## Targets (N = 1,500)" in text and "| median steady epoch" in text
