@@ -107,7 +107,7 @@ class DenseOutput:
         powers = [1.0, theta]
         for _ in range(self._poly.shape[0] - 2):
             powers.append(powers[-1] * theta)
-        return xp.matmul(xp.asarray(powers, dtype=self._poly.dtype), self._poly)
+        return xp.dot(xp.asarray(powers, dtype=self._poly.dtype), self._poly)
 
     def _one(self, t):
         direction = 1.0 if self.t1 > self.t0 else -1.0
