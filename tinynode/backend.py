@@ -49,7 +49,7 @@ def array_module(*arrays):
     NumPy arrays and Python scalars give NumPy; any CuPy array gives CuPy.
     """
     for a in arrays:
-        if a is not None and not isinstance(a, np.ndarray) and is_cupy(a):
+        if a is not None and type(a) is not np.ndarray and is_cupy(a):
             import cupy
             return cupy
     return np
@@ -131,11 +131,11 @@ def to_device(x, device="cpu"):
 
 def to_host(x):
     """Return ``x`` as a NumPy array (copying from the GPU if needed)."""
-    if isinstance(x, np.ndarray):
-        return x
-    if is_cupy(x):
+    if is_cupy(x):  # checked first: a device array may subclass numpy.ndarray (tests/fakecupy.py does)
         counters["to_host"] += 1
         return x.get()
+    if isinstance(x, np.ndarray):
+        return x
     return np.asarray(x)
 
 
@@ -147,6 +147,8 @@ def item(x):
     tests can count synchronisations in :data:`counters`.
     """
     counters["host_syncs"] += 1
+    if is_cupy(x):
+        return float(x.get())  # the explicit copy; CuPy's float(x) would do the same, implicitly
     return float(x)
 
 

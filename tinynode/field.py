@@ -13,6 +13,7 @@ hand-written one with ``tinynode.testing.gradcheck(field, y, params, t=...)``.
 
 import math
 
+from . import fused
 from .backend import array_module
 from .nn import _check_params, dense_stack
 
@@ -58,11 +59,9 @@ class VectorField:
             return self.layer.forward(params, y)[0]
         xp, layers = self._bind(params)
         x = y
-        for w_t, b, act, _, _ in layers:
-            x = xp.dot(x, w_t)  # a fresh array: the in-place steps below never touch y
-            x += b
-            if act is not None:
-                act(xp, x)
+        for w_t, bias_act, _, _ in layers:
+            x = xp.dot(x, w_t)  # a fresh array: bias_act works in place and never touches y
+            bias_act(x)
         return x
 
     def vjp(self, t, y, params, v, *, need_params=True):
@@ -89,28 +88,34 @@ class VectorField:
                 and y.shape[-1:] == (self._in,))
 
     def _bind(self, params):
-        """``(xp, [(W^T, b, act, act's VJP, gradient slices), ...])`` for this parameter array."""
+        """``(xp, [(W^T, bias_act, act_vjp, gradient slices), ...])`` for this parameter array.
+
+        ``bias_act(z)`` does ``z = act(z + b)`` in place and ``act_vjp(y, g)``
+        returns ``g * act'`` given ``y = act(z)``: the NumPy calls of
+        :class:`~tinynode.nn.Dense`, or one fused kernel each on a GPU
+        (:mod:`tinynode.fused`).
+        """
         if params is not self._bound_to:
             _check_params(self.layer, params)
+            xp = array_module(params)
+            fuse = fused.enabled(xp)
             layers = []
             for offset, d in self._stack:
                 w = params[offset: offset + d._nw].reshape(d.out_features, d.in_features)
                 b = params[offset + d._nw: offset + d.num_params]
                 grad_slices = (slice(offset, offset + d._nw), (d.out_features, d.in_features),
                                slice(offset + d._nw, offset + d.num_params))
-                layers.append((w.T, b, d._act, d._dact, grad_slices))
-            self._bound_to, self._bound = params, (array_module(params), layers)
+                layers.append((w.T, *_activation_steps(xp, d, b, fuse), grad_slices))
+            self._bound_to, self._bound = params, (xp, layers)
         return self._bound
 
     def _mlp_vjp(self, y, params, v, need_params):
         xp, layers = self._bind(params)
         rows = math.prod(y.shape[:-1])
         xs = [y.reshape(rows, self._in)]  # each layer's input, then the output
-        for w_t, b, act, _, _ in layers:
+        for w_t, bias_act, _, _ in layers:
             x = xp.dot(xs[-1], w_t)
-            x += b
-            if act is not None:
-                act(xp, x)
+            bias_act(x)
             xs.append(x)
         g = v.reshape(rows, -1)
         gp = None
@@ -118,8 +123,8 @@ class VectorField:
             gp = xp.empty(params.shape[0], dtype=params.dtype)
             ones = self._ones_row(xp, rows, params.dtype)
         for i in range(len(layers) - 1, -1, -1):
-            w_t, _, _, dact, (w_slice, w_shape, b_slice) = layers[i]
-            gz = g if dact is None else dact(xp, xs[i + 1], g)   # gz = g * act'(z)
+            w_t, _, act_vjp, (w_slice, w_shape, b_slice) = layers[i]
+            gz = act_vjp(xs[i + 1], g)                                 # gz = g * act'(z)
             if need_params:
                 xp.dot(gz.T, xs[i], out=gp[w_slice].reshape(w_shape))  # gW = gz^T x
                 xp.dot(ones, gz, out=gp[b_slice])                      # gb = sum over rows of gz
@@ -133,3 +138,22 @@ class VectorField:
                 or array_module(self._ones) is not xp:
             self._ones = xp.ones(rows, dtype=dtype)
         return self._ones
+
+
+def _activation_steps(xp, dense, b, fuse):
+    """``(bias_act, act_vjp)`` for one Dense layer (see :meth:`VectorField._bind`)."""
+    if fuse:
+        name = dense.activation
+        return ((lambda z: fused.bias_activation(xp, z, b, name)),
+                (lambda y, g: fused.activation_vjp(xp, y, g, name)))
+    act, dact = dense._act, dense._dact
+
+    def bias_act(z):
+        z += b
+        if act is not None:
+            act(xp, z)
+
+    def act_vjp(y, g):
+        return g if dact is None else dact(xp, y, g)
+
+    return bias_act, act_vjp

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import tableaus
+from . import fused, tableaus
 from .backend import array_module, item
 from .errors import ArgumentError, DTypeError, MaxStepsExceeded, NonFiniteError, ShapeError, StepSizeUnderflow
 from .stepsize import PIController, initial_step
@@ -220,6 +220,8 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
     stage_view = [x.reshape(shape) for x in stage_in]
     k_view = [B[i + 1].reshape(shape) for i in range(s)]
     err_row, B_k = W[s + 1, 1:], B[1:]
+    y_m = B[0, :m]
+    fuse_norm = fused.enabled(xp) and isinstance(rtol_m, float) and isinstance(atol_m, float)
     c = [float(ci) for ci in tableau.c]
 
     # The first stage, the finiteness of the start, and the initial step.
@@ -273,12 +275,16 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
             # EEst = RMS(err / (atol + rtol max(|y_n|, |y_n+1|))): the one host sync per step.
             # (|y_n| is kept from the previous step, where it was |y_n+1|.)
             xp.dot(err_row, B_k, out=err)
-            xp.abs(y_new_m, out=abs_new_m)
-            xp.maximum(abs_y_m, abs_new_m, out=scale_m)
-            scale_m *= rtol_m
-            scale_m += atol_m
-            xp.divide(err_m, scale_m, out=scale_m)
-            eest = math.sqrt(item(xp.dot(scale_m, scale_m)) / m)
+            if fuse_norm:  # on a GPU: the lines below as one kernel (tinynode.fused)
+                sum_sq = fused.error_norm_sq(xp, err_m, y_m, y_new_m, rtol_m, atol_m)
+            else:
+                xp.abs(y_new_m, out=abs_new_m)
+                xp.maximum(abs_y_m, abs_new_m, out=scale_m)
+                scale_m *= rtol_m
+                scale_m += atol_m
+                xp.divide(err_m, scale_m, out=scale_m)
+                sum_sq = xp.dot(scale_m, scale_m)
+            eest = math.sqrt(item(sum_sq) / m)
             if math.isfinite(eest):
                 accept, h_next, ctrl_state = controller.adapt(h, eest, ctrl_state)
             else:  # NaN/Inf somewhere in the step: retry smaller, and give up with a diagnosis
