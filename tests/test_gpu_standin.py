@@ -156,12 +156,14 @@ def test_adam_and_the_loss_stay_on_the_device(cp):
     assert backend.counters["host_syncs"] == 0
 
 
-def test_cli_device_gpu_and_auto_and_info(cp, capsys, monkeypatch):
+def test_cli_device_gpu_and_auto_and_info(cp, capsys, monkeypatch, tmp_path):
     from tinynode import cli
     monkeypatch.setenv("CI", "true")
-    assert cli.main(["train", "--device", "gpu", "--epochs", "1", "--offline"]) == 0
+    ckpt = str(tmp_path / "gpu.npz")
+    assert cli.main(["train", "--device", "gpu", "--epochs", "1", "--offline", "--save", ckpt]) == 0
     out = capsys.readouterr().out
     assert "GPU" in out and "[1/1]" in out
+    assert cli.main(["eval", ckpt, "--device", "gpu", "--offline"]) == 0  # a GPU checkpoint is host data
     assert cli.main(["train", "--device", "auto", "--epochs", "1", "--offline", "--quiet"]) == 0
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from . import __version__, backend
+from . import __version__, backend, fused
 from .adjoints import SENSEALGS
 from .checkpoint import architecture_of, load_checkpoint, save_checkpoint
 from .errors import TinyNodeError, TrainingError
@@ -207,13 +207,24 @@ def cmd_info(args):
         print("cupy     not installed (pip install 'tinynode[gpu]' for the GPU backend)")
     try:
         cupy = backend.get_array_module("gpu")
-        props = cupy.cuda.runtime.getDeviceProperties(0)
+        runtime = cupy.cuda.runtime
+        props = runtime.getDeviceProperties(0)
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-        print(f"GPU      {name} ({cupy.cuda.runtime.getDeviceCount()} device(s)); backends: numpy, cupy")
+        memory = props.get("totalGlobalMem", 0) / 2**30
+        print(f"GPU      {name}, {memory:.1f} GiB ({runtime.getDeviceCount()} device(s)); CUDA runtime "
+              f"{_cuda_version(runtime.runtimeGetVersion())}, driver {_cuda_version(runtime.driverGetVersion())}")
+        print(f"fused    {'on' if fused.enabled(cupy) else 'off (TINYNODE_FUSED=0)'}: one kernel each for the "
+              "error norm, Adam, bias+activation and its VJP")
+        print("backends numpy, cupy (--device gpu or auto)")
     except TinyNodeError as e:
         print(f"GPU      none: {e}")
         print("backends numpy")
     return 0
+
+
+def _cuda_version(v):
+    """CUDA's integer version (12040) as text ("12.4")."""
+    return f"{v // 1000}.{(v % 1000) // 10}" if v else "unknown"
 
 
 def main(argv=None):
