@@ -35,3 +35,12 @@ def test_the_page_renders_from_stored_results(tmp_path):
     report.write_docs(results, str(page), str(png))
     text = page.read_text()
     assert "## Targets (N = 1,500)" in text and "| median steady epoch" in text
+
+
+def test_gpu_benchmark_runs_its_cpu_paths(tmp_path):
+    out = _run("benchmarks.gpu", "--device", "cpu", "--quick", "--configs", "tinynode", "tinynode-cpu",
+               "--json", str(tmp_path / "gpu.json"))
+    assert "median throughput" in out
+    rows = json.loads((tmp_path / "gpu.json").read_text())["steps"]
+    assert {r["config"] for r in rows} == {"tinynode", "tinynode-cpu"}
+    assert all(r["images_per_s"] > 0 for r in rows)
