@@ -110,14 +110,9 @@ class DenseOutput:
         return xp.dot(xp.asarray(powers, dtype=self._poly.dtype), self._poly)
 
     def _one(self, t):
-        direction = 1.0 if self.t1 > self.t0 else -1.0
         if not (min(self.t0, self.t1) <= t <= max(self.t0, self.t1)):
             raise ArgumentError(f"t = {t} lies outside the solved span [{self.t0}, {self.t1}]")
-        starts = direction * np.asarray(self.ts)
-        n = max(int(np.searchsorted(starts, direction * t, side="right")) - 1, 0)
-        h = self.hs[n]
-        theta = (t - self.ts[n]) / h
-        return _combine(self.tableau, self.buffers[n], h, theta).reshape(self.shape)
+        return self.at(t).reshape(self.shape)
 
     def __call__(self, t):
         if np.ndim(t) == 0:
@@ -439,8 +434,11 @@ def solve(f, y0, tspan, params=None, *, solver=None, rtol=1e-3, atol=1e-6, savea
         dense: keep every step so that ``sol(t)`` works anywhere in the span.
         dt0: the first step size (magnitude); by default Hairer's heuristic.
         max_steps: the most step attempts (accepted plus rejected) allowed.
-        controller: ``stepsize.PIController()`` (OrdinaryDiffEq's default) or
-            ``stepsize.IController()``.
+        controller: ``stepsize.PIController()`` (OrdinaryDiffEq's default),
+            ``stepsize.IController()``, or ``stepsize.ConstantStepSize()``
+            (keep ``dt0``; the fixed-step tableaus always do). Any object with
+            ``init()``, ``adapt(h, eest, state) -> (accept, h_next, state)`` and a
+            ``qmin`` (the shrink factor after a NaN/Inf step) is a controller.
 
     Returns:
         a :class:`Solution`. Failures raise a :class:`~tinynode.errors.SolverError`

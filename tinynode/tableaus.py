@@ -60,6 +60,10 @@ class Tableau:
                "the interpolant must reach b at theta = 1")
         fsal = bool(self.c[-1] == 1 and np.allclose(self.a[-1], self.b) and self.b[-1] == 0)
         object.__setattr__(self, "fsal", fsal)
+        for name in ("c", "a", "b", "btilde", "interp"):  # shared by every solve: read-only
+            value = getattr(self, name)
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
 
     @property
     def stages(self):
