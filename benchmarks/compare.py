@@ -75,7 +75,7 @@ CONFIGS = {
                           "Tsit5, IntegralController, AutoDiffAdjoint, joint batch (1, 20 B)"),
 }
 PEERS = ("torchdiffeq", "diffrax", "torchode")
-#: The fastest configuration of each peer when no measurement says otherwise (peers.md section 2).
+#: The fastest configuration of each peer when no measurement says otherwise (from earlier runs of this benchmark).
 DEFAULT_FASTEST = {"torchdiffeq": "torchdiffeq-direct", "diffrax": "diffrax-backsolve",
                    "torchode": "torchode-autodiff"}
 OVERHEAD_WORKERS = {"tinynode": "benchmarks.tinynode_mnist", "torchdiffeq": "benchmarks.peers.torchdiffeq_mnist",
@@ -251,7 +251,7 @@ def _slim(run):
 def piece_fashion(args, tmp, previous):
     from benchmarks import workload
     fastest = dict(DEFAULT_FASTEST)
-    source = "defaults (peers.md section 2)"
+    source = "defaults (the fastest in earlier runs of this benchmark)"
     mnist = (previous or {}).get("mnist") or {}
     if mnist:
         n = max(mnist, key=int)

@@ -73,6 +73,15 @@ def test_eval_reports_accuracy_and_confusion_matrix(capsys):
     assert len(rows) == 10 and sum(int(v) for row in rows for v in row.split()[1:]) == 150
 
 
+def test_eval_scores_the_data_the_checkpoint_was_trained_on(capsys, monkeypatch):
+    train(capsys, "--epochs", "1", "--subset", "1000", "--save", "run.npz")
+    monkeypatch.delenv("CI")  # without CI=true the default would be all 5,000 images
+    assert cli.main(["eval", "run.npz", "--offline"]) == 0
+    assert "on 100 mnist images (holdout)" in capsys.readouterr().out  # the 10 % of the 1,000 trained on
+    assert cli.main(["eval", "run.npz", "--offline", "--subset", "2000"]) == 0  # an explicit choice wins
+    assert "on 200 mnist images (holdout)" in capsys.readouterr().out
+
+
 def test_eval_of_another_architecture_or_damaged_file(capsys, tmp_path):
     other = tn.nn.Chain(tn.nn.Flatten(), tn.nn.Dense(784, 10))
     save_checkpoint("other.npz", other.init(0), architecture={"layers": repr(other), "num_params": 7850},

@@ -120,7 +120,7 @@ def test_one_step_matches_the_textbook_formulas():
 
 
 def reference_step_sequence(f, y0, t0, t1, rtol, atol):
-    """algorithms.md 2.2 and 2.4 written as plainly as possible: a list of accepted times."""
+    """The PI controller and the initial step (docs/solvers.md) written as plainly as possible: a list of accepted times."""
     tab = tableaus.Tsit5()
     ctrl = stepsize.PIController()
 

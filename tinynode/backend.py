@@ -158,10 +158,10 @@ def blas_threads(n=1):
 
     Why: this class of model multiplies tiny matrices ((128, 20) by (20, 10)),
     where BLAS threads cannot pay for their hand-offs, and when the other cores
-    are busy a threaded BLAS waits for them: on the 2-core development machine a
-    steady epoch of the tutorial's model took 0.019 s with one thread whether or
-    not another process was running, and 0.036-0.048 s with two threads while a
-    ``pip install`` ran beside it (0.019 s when idle). The limit
+    are busy a threaded BLAS waits for them: on the 2-core development machine,
+    with a busy loop on the other core, a steady epoch of the tutorial's model
+    took 0.019 s with one thread and 0.135 s with two (0.017 s either way when
+    idle). The limit
     needs ``threadpoolctl`` (the ``train`` extra); without it, or with
     ``n=None``, the block runs unchanged. Yields True when the limit is applied.
     """

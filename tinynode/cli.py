@@ -4,8 +4,9 @@
 Classification using Neural ODEs": the first images of the MNIST training set
 (1,500 when ``CI=true``, as the tutorial does), split 90/10 in order, batch
 128, Adam(0.001), 9 epochs, InterpolatingAdjoint, and one line per epoch.
-With no MNIST on the machine it uses the 5,000-image sample shipped inside
-the package.
+MNIST comes from ``--data-dir``, the cache or a download; offline (or with
+``--offline``) it falls back to the 5,000-image sample shipped inside the
+package, with a one-line notice.
 """
 
 import argparse
@@ -73,10 +74,12 @@ def build_parser():
 
 
 def _data_options(p):
-    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default=None,
+                   help="default: mnist for train; for eval, the checkpoint's own")
     p.add_argument("--data-dir", metavar="DIR", help="a directory holding the IDX files (or set TINYNODE_DATA)")
     p.add_argument("--subset", type=int, metavar="N",
-                   help="use the first N training images (default: 1500 when CI=true, else all)")
+                   help="use the first N training images (default: 1500 when CI=true, else all; for eval, "
+                        "the number the checkpoint was trained with)")
     p.add_argument("--offline", action="store_true", help="never try to download")
     p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
 
@@ -106,6 +109,7 @@ def _make_model(options):
 
 def cmd_train(args):
     from .data import DataLoader, train_test_split
+    args.dataset = args.dataset or "mnist"
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     xp = backend.get_array_module(args.device)
     images, labels = _load(args, quiet=args.quiet)
@@ -172,6 +176,12 @@ def cmd_eval(args):
     arch = architecture_of(model)
     if ckpt["meta"]["architecture"] != arch:
         load_checkpoint(args.checkpoint, architecture=arch)  # raises with the difference
+    # Score the data the checkpoint was trained on unless told otherwise, so that
+    # "holdout" is the same 10 % the training run held out.
+    trained_on = ckpt["meta"].get("training", {})
+    args.dataset = args.dataset or trained_on.get("dataset", "mnist")
+    if args.subset is None and args.split != "test":
+        args.subset = trained_on.get("subset")
     xp = backend.get_array_module(args.device)
     if args.split == "test":
         images, labels = _load(args, split="test")

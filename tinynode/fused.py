@@ -59,7 +59,7 @@ p = (T)(p - step * m / (sqrt((double)v) * v_scale + eps));
 def error_norm_sq(xp, err, y, y_new, rtol, atol):
     """``sum_i (err_i / (atol + rtol max(|y_i|, |y_new_i|)))^2`` as a 0-d float64 array.
 
-    The squared RMS norm of algorithms.md 2.1 times the length; scalar
+    The squared RMS error norm of docs/solvers.md times the length; scalar
     tolerances only (the caller uses its NumPy sequence for per-component ones).
     """
     kernel = _kernel(xp, "error_norm_sq", lambda xp: xp.ReductionKernel(

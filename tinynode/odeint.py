@@ -90,7 +90,7 @@ class DenseOutput:
     def at(self, t):
         """The flat state at time ``t`` (no range check: the adjoints' fast path).
 
-        The interpolant is a polynomial in ``theta`` (algorithms.md 1.4),
+        The interpolant is a polynomial in ``theta`` (Tsitouras 2011; docs/solvers.md),
         ``y_n + h sum_i b_i(theta) k_i = C_0 + C_1 theta + ... + C_q theta^q``,
         so the step's coefficients ``C = P(h) @ [y_n, k_1..k_s]`` are computed
         once and each evaluation is the single product ``[1, theta, ..] @ C``.

@@ -124,7 +124,7 @@ _TSIT5_BTILDE = np.array([
     -0.1447110071732629, 0.5823571654525552, -0.45808210592918697, 0.015151515151515152,
 ])
 # The free 4th-order interpolant, expanded: b_1 = theta (r11 + r12 theta + r13 theta^2 + r14 theta^3),
-# b_i = theta^2 (r_i2 + r_i3 theta + r_i4 theta^2) for i >= 2 (algorithms.md 1.4).
+# b_i = theta^2 (r_i2 + r_i3 theta + r_i4 theta^2) for i >= 2 (Tsitouras 2011, as OrdinaryDiffEq.jl evaluates it).
 _TSIT5_INTERP = np.array([
     [1.0, -2.763706197274826, 2.9132554618219126, -1.0530884977290216],
     [0.0, 0.13169999999999998, -0.2234, 0.1017],

@@ -16,7 +16,7 @@ partial batch); evaluation compiles its own shapes, outside the epoch time.
 
 NFE in the timed run: diffrax reports no evaluation counts, so the forward
 count is computed from ``sol.stats["num_steps"]`` (all steps, accepted and
-rejected) as 6 x num_steps + 1 per solve, the formula peers.md used; the
+rejected) as 6 x num_steps + 1 per solve, the usual formula for FSAL Runge-Kutta methods; the
 backward count is not reported by diffrax (#195) and is left empty. The
 ``count`` subcommand measures the real counts once, untimed: it runs one
 epoch with a ``jax.debug.callback`` in the vector field that counts its

@@ -1,7 +1,7 @@
 """BacksolveAdjoint: integrate the state backward together with its adjoints.
 
 Augmented state ``z = [lambda (n), y (n), mu (n_p)]``, from ``[dL/dy(t1), y(t1), 0]``
-at t1 back to t0 (algorithms.md 3.3)::
+at t1 back to t0 (Chen et al. 2018, Appendix B; docs/adjoints.md)::
 
     d lambda/dt = -(df/dy)^T lambda,   dy/dt = f(y),   d mu/dt = -(df/dparams)^T lambda
 

@@ -3,7 +3,7 @@
 The loss may look at the solution at several output times ``t_k``. Going
 backward from ``t1``, the adjoint ``lambda = dL/dy(t)`` starts at the
 cotangent of the output at ``t1`` and *jumps* by ``dL/dy(t_k)`` at every other
-output time (algorithms.md 3.1); an output at ``t0`` adds to ``dL/dy0``
+output time (docs/adjoints.md, "The adjoint equations"); an output at ``t0`` adds to ``dL/dy0``
 directly. The backward solve lands exactly on each ``t_k`` (a tstop of the
 engine) and applies the jump there, keeping its step size.
 """

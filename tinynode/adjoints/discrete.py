@@ -3,7 +3,7 @@
 With the accepted step sizes frozen (as every peer does: diffrax stops
 gradients through the controller, SciML strips them from the error norm), the
 forward solve is a fixed composition of Runge-Kutta steps, and its reverse
-sweep is mechanical (algorithms.md 6.2). For one step from y_n with size h::
+sweep is mechanical (docs/adjoints.md, DiscreteAdjoint). For one step from y_n with size h::
 
     Y_i = y_n + h sum_{j<i} a_ij k_j,   k_i = f(t_n + c_i h, Y_i),   y_n+1 = y_n + h sum_i b_i k_i
 

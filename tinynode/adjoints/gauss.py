@@ -2,7 +2,7 @@
 
 The parameter adjoint ``mu(t0) = integral from t0 to t1 of (df/dparams)^T lambda dt``
 depends on nothing else and feeds nothing else, so it need not be part of the
-ODE at all (algorithms.md 3.6). Integrate only ``d lambda/dt = -(df/dy)^T lambda``
+ODE at all (SciMLSensitivity's GaussAdjoint; docs/adjoints.md). Integrate only ``d lambda/dt = -(df/dy)^T lambda``
 (state-only VJPs), and after every *accepted* backward step from ``t`` to
 ``t + h`` add the 3-point Gauss-Legendre rule over that step::
 

@@ -4,8 +4,8 @@ Augmented state ``z = [lambda (n), mu (n_p)]``, integrated from t1 back to t0::
 
     d lambda/dt = -(df/dy)^T lambda,     d mu/dt = -(df/dparams)^T lambda,
 
-with ``y(t)`` taken from the forward pass's continuous extension (algorithms.md
-3.4), so nothing is integrated backward that was stable only forward. One
+with ``y(t)`` taken from the forward pass's continuous extension (docs/adjoints.md),
+so nothing is integrated backward that was stable only forward. One
 VJP per backward evaluation gives both products.
 
 Where the state comes from:
