@@ -52,19 +52,13 @@ def main(argv=None):
 
 def overhead(argv):
     """The forward-solve and adjoint overheads on the workload's ODE weights (benchmarks.solver_overhead)."""
-    import argparse
     import json
 
     import numpy as np
 
     from benchmarks import solver_overhead
     from benchmarks.timing import print_table
-    p = argparse.ArgumentParser()
-    p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024, 8192])
-    p.add_argument("--repeat", type=int, default=100)
-    p.add_argument("--json")
-    p.add_argument("--data", required=True, help="the workload .npz (its ODE weights are used)")
-    args = p.parse_args(argv)
+    args = wl.overhead_args(argv)
     d = wl.load(args.data)
     params = np.concatenate([d[f"{k}{i}"].ravel() for i in (1, 2, 3) for k in ("W", "b")])
     with tn.backend.blas_threads(1):  # as tinynode.train.fit runs

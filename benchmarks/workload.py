@@ -144,6 +144,17 @@ def versions_of(*modules):
     return out
 
 
+def overhead_args(argv):
+    """The options of every worker's ``overhead`` subcommand."""
+    import argparse
+    p = argparse.ArgumentParser()
+    p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024, 8192])
+    p.add_argument("--repeat", type=int, default=100)
+    p.add_argument("--json")
+    p.add_argument("--data", required=True, help="the workload .npz (its ODE weights are used)")
+    return p.parse_args(argv)
+
+
 def overhead_state(batch):
     """The (batch, 20) float32 initial state of the solver-overhead measurements (as benchmarks.solver_overhead)."""
     return np.tanh(np.random.default_rng(0).standard_normal((batch, 20))).astype(np.float32)

@@ -54,27 +54,18 @@ class ndarray(np.ndarray):  # noqa: N801 - named as CuPy's
         # Keep 0-d results on the "device" (NumPy would hand back a host scalar).
         return np.asarray(obj).view(ndarray)
 
-    def sum(self, *args, **kwargs):
-        return _device(np.ndarray.sum(self.view(np.ndarray), *args, **kwargs))
 
-    def max(self, *args, **kwargs):
-        return _device(np.ndarray.max(self.view(np.ndarray), *args, **kwargs))
+def _reduction(name):
+    method = getattr(np.ndarray, name)
 
-    def min(self, *args, **kwargs):
-        return _device(np.ndarray.min(self.view(np.ndarray), *args, **kwargs))
+    def reduce(self, *args, **kwargs):  # like CuPy: the result stays on the device, even when 0-d
+        return _device(method(self.view(np.ndarray), *args, **kwargs))
+    reduce.__name__ = name
+    return reduce
 
-    def mean(self, *args, **kwargs):
-        return _device(np.ndarray.mean(self.view(np.ndarray), *args, **kwargs))
 
-    def argmax(self, *args, **kwargs):
-        return _device(np.ndarray.argmax(self.view(np.ndarray), *args, **kwargs))
-
-    def all(self, *args, **kwargs):
-        return _device(np.ndarray.all(self.view(np.ndarray), *args, **kwargs))
-
-    def any(self, *args, **kwargs):
-        return _device(np.ndarray.any(self.view(np.ndarray), *args, **kwargs))
-
+for _name in ("sum", "max", "min", "mean", "argmax", "all", "any"):
+    setattr(ndarray, _name, _reduction(_name))
 
 ndarray.__module__ = "cupy"
 _stats = {"get": 0}

@@ -164,14 +164,8 @@ def count(args):
 
 
 def overhead(argv):
-    import argparse
     from benchmarks.timing import interleaved_medians, print_table
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024, 8192])
-    ap.add_argument("--repeat", type=int, default=100)
-    ap.add_argument("--json")
-    ap.add_argument("--data", required=True, help="the workload .npz (its ODE weights are used)")
-    args = ap.parse_args(argv)
+    args = wl.overhead_args(argv)
     d = wl.load(args.data)
     ps = {k: jnp.asarray(d[k]) for k in ODE_KEYS}
     vf = make_vf()

@@ -24,6 +24,7 @@ import torch  # noqa: E402
 import torchdiffeq  # noqa: E402
 
 from benchmarks import workload as wl  # noqa: E402
+from benchmarks.peers.torch_common import accuracy, load_weights  # noqa: E402
 
 CONFIGS = ("adjoint", "direct")
 
@@ -55,22 +56,6 @@ class Model(torch.nn.Module):
         kw = {"adjoint_params": tuple(self.func.parameters())} if self.odeint is torchdiffeq.odeint_adjoint else {}
         h = self.odeint(self.func, h, self.t, rtol=wl.RTOL, atol=wl.ATOL, method="dopri5", **kw)[-1]
         return self.head(h)
-
-
-def load_weights(model, d):
-    layers = [model.dense, model.func.l1, model.func.l2, model.func.l3, model.head]
-    with torch.no_grad():
-        for i, lin in enumerate(layers):
-            lin.weight.copy_(torch.from_numpy(d[f"W{i}"]))
-            lin.bias.copy_(torch.from_numpy(d[f"b{i}"]))
-
-
-def accuracy(model, x, y):
-    correct = 0
-    with torch.no_grad():
-        for rows in wl.eval_batches(len(y)):
-            correct += int((model(x[rows]).argmax(-1) == y[rows]).sum())
-    return correct / len(y)
 
 
 def train(args):
@@ -108,14 +93,8 @@ def train(args):
 # ----------------------------------------------------------------------------- solver overhead
 
 def overhead(argv):
-    import argparse
     from benchmarks.timing import interleaved_medians, print_table
-    p = argparse.ArgumentParser()
-    p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024, 8192])
-    p.add_argument("--repeat", type=int, default=100)
-    p.add_argument("--json")
-    p.add_argument("--data", required=True, help="the workload .npz (its ODE weights are used)")
-    args = p.parse_args(argv)
+    args = wl.overhead_args(argv)
     torch.set_num_threads(2)
     model = Model(adjoint=False)
     load_weights(model, wl.load(args.data))

@@ -25,6 +25,7 @@ import torch  # noqa: E402
 import torchode  # noqa: E402
 
 from benchmarks import workload as wl  # noqa: E402
+from benchmarks.peers.torch_common import accuracy, load_weights  # noqa: E402
 
 CONFIGS = ("autodiff-joint",)
 
@@ -65,22 +66,6 @@ class Model(torch.nn.Module):
         return self.head(sol.ys[:, -1].reshape(-1, 20))
 
 
-def load_weights(model, d):
-    layers = [model.dense, model.func.l1, model.func.l2, model.func.l3, model.head]
-    with torch.no_grad():
-        for i, lin in enumerate(layers):
-            lin.weight.copy_(torch.from_numpy(d[f"W{i}"]))
-            lin.bias.copy_(torch.from_numpy(d[f"b{i}"]))
-
-
-def accuracy(model, x, y):
-    correct = 0
-    with torch.no_grad():
-        for rows in wl.eval_batches(len(y)):
-            correct += int((model(x[rows]).argmax(-1) == y[rows]).sum())
-    return correct / len(y)
-
-
 def train(args):
     torch.set_num_threads(2)
     rec = wl.Recorder("torchode", args.config, T_START, wl.versions_of("torch", "torchode"),
@@ -115,14 +100,8 @@ def train(args):
 
 
 def overhead(argv):
-    import argparse
     from benchmarks.timing import interleaved_medians, print_table
-    p = argparse.ArgumentParser()
-    p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024, 8192])
-    p.add_argument("--repeat", type=int, default=100)
-    p.add_argument("--json")
-    p.add_argument("--data", required=True, help="the workload .npz (its ODE weights are used)")
-    args = p.parse_args(argv)
+    args = wl.overhead_args(argv)
     torch.set_num_threads(2)
     model = Model()
     load_weights(model, wl.load(args.data))
