@@ -22,6 +22,17 @@ def interleaved_medians(fns, repeat, rounds=10):
     return [float(np.median(t)) for t in times]
 
 
+def overhead_row(batch, nf, solve, evaluate, repeat):
+    """One row of an overhead table: ``solve()`` against ``nf`` calls of ``evaluate()``, interleaved."""
+    def evals():
+        for _ in range(nf):
+            evaluate()
+
+    t_evals, t_solve = interleaved_medians([evals, solve], repeat)
+    return {"batch": batch, "nf": nf, "eval_us": t_evals / nf * 1e6, "solve_us": t_solve * 1e6,
+            "overhead": t_solve / t_evals}
+
+
 def print_table(title, rows, json_path=None):
     print(title)
     print(f"{'batch':>6} {'nf':>4} {'eval (us)':>10} {'solve (us)':>11} {'overhead':>9}")

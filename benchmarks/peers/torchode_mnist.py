@@ -100,7 +100,7 @@ def train(args):
 
 
 def overhead(argv):
-    from benchmarks.timing import interleaved_medians, print_table
+    from benchmarks.timing import overhead_row, print_table
     args = wl.overhead_args(argv)
     torch.set_num_threads(2)
     model = Model()
@@ -116,14 +116,7 @@ def overhead(argv):
                 return model.solver.solve(problem)
 
             nf = int(solve().stats["n_f_evals"].sum())
-
-            def evals():
-                for _ in range(nf):
-                    func(0.0, y0)
-
-            t_evals, t_solve = interleaved_medians([evals, solve], args.repeat)
-        rows.append({"batch": batch, "nf": nf, "eval_us": t_evals / nf * 1e6, "solve_us": t_solve * 1e6,
-                     "overhead": t_solve / t_evals})
+            rows.append(overhead_row(batch, nf, solve, lambda: func(0.0, y0), args.repeat))
     print_table("torchode Tsit5 + IntegralController (joint (1, 20 B) state, eager, no_grad)", rows, args.json)
 
 
