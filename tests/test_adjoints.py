@@ -270,3 +270,34 @@ def test_fixed_step_methods_reuse_dt0_backward():
     _, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, dt0=0.5, saveat=[1.0],
                                     controller=tn.ConstantStepSize())
     assert pullback(gy)[2]["naccept"] == 2
+
+
+class _PlainField:
+    """A VectorField seen only through the protocol (no linearize, no evaluate_into)."""
+
+    def __init__(self, field):
+        self.field = field
+
+    def __call__(self, t, y, p):
+        return self.field(t, y, p)
+
+    def vjp(self, t, y, p, v):
+        return self.field.vjp(t, y, p, v)
+
+
+@pytest.mark.parametrize("alg", [tn.InterpolatingAdjoint(), tn.GaussAdjoint(),
+                                 tn.InterpolatingAdjoint(checkpointing=True)], ids=repr)
+def test_stacked_stage_linearization_equals_one_vjp_per_stage(alg):
+    """The adjoints linearize f at all stage times of a backward step at once
+    (tinynode.field.Linearization); that must change nothing but the speed."""
+    field, params, y0, _ = tutorial_problem(batch=5, dtype=np.float64)
+    gy = np.random.default_rng(3).standard_normal((2, 5, 20))
+    kw = dict(saveat=[0.4, 1.0], rtol=1e-5, atol=1e-5)
+    results = []
+    for f in (field, _PlainField(field)):
+        _, pullback = tn.solve_with_vjp(f, y0, (0.0, 1.0), params, sensealg=alg, **kw)
+        results.append(pullback(gy))
+    (g0, gp, st), (h0, hp, su) = results
+    np.testing.assert_allclose(g0, h0, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gp, hp, rtol=1e-12, atol=1e-14)
+    assert st == su  # the same steps, evaluations and VJPs

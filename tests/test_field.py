@@ -108,3 +108,50 @@ def test_chain_call_is_inference_and_equals_forward():
     np.testing.assert_array_equal(net(params, x), net.forward(params, x)[0])
     with pytest.raises(ShapeError):
         net(params[:-1], x)
+
+
+@given(widths=st.lists(st.integers(1, 6), min_size=2, max_size=4), batch=st.integers(1, 5),
+       points=st.integers(1, 4), acts=st.lists(st.sampled_from(ACTS), min_size=3, max_size=3),
+       sign=st.sampled_from([1.0, -1.0]), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_linearization_equals_the_vjp_at_every_point(xp, widths, batch, points, acts, sign, seed, dtype):
+    widths[-1] = widths[0]
+    net = _mlp(widths, acts)
+    field = tn.VectorField(net)
+    params = random_params(net, seed, xp, dtype)
+    rng = np.random.default_rng(seed)
+    ys = xp.asarray(rng.standard_normal((points, batch, widths[0])).astype(dtype))
+    vs = xp.asarray(rng.standard_normal(ys.shape).astype(dtype))
+    weights = rng.standard_normal(points).tolist()
+    lin = field.linearize(ys, params, sign=sign)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    expect_gp = 0
+    for i in range(points):
+        gy, gp = field.vjp(0.0, ys[i], params, vs[i])
+        out, gparams = xp.empty_like(vs[i]), xp.empty_like(params)
+        got = lin.vjp(i, vs[i], out=out, gparams=gparams)
+        assert got.dtype == dtype and got.shape == gy.shape
+        for a, b in ((got, gy), (out, gy), (gparams, gp), (lin.vjp(i, vs[i]), gy)):
+            np.testing.assert_allclose(to_numpy(a), sign * to_numpy(b), rtol=rtol, atol=rtol)
+        expect_gp = expect_gp + weights[i] * to_numpy(gp)
+    weighted = lin.weighted_param_vjp(vs, weights)
+    assert weighted.dtype == dtype
+    np.testing.assert_allclose(to_numpy(weighted), sign * expect_gp, rtol=10 * rtol, atol=10 * rtol)
+    # evaluate_into writes f into the caller's row, as f would return it
+    row = xp.empty_like(ys[0])
+    assert field.evaluate_into(0.0, ys[0], params, row) is row
+    np.testing.assert_allclose(to_numpy(row), to_numpy(field(0.0, ys[0], params)), rtol=rtol, atol=rtol)
+
+
+def test_linearize_and_evaluate_into_off_the_fast_path():
+    net = nn.Chain(nn.Flatten(), nn.Dense(4, 4, "tanh"))  # not a dense stack: the layer path
+    field = tn.VectorField(net)
+    params = net.init(0, dtype=np.float64)
+    y = np.random.default_rng(0).standard_normal((3, 4))
+    assert field.linearize(y[None], params) is None  # the adjoints then use field.vjp per stage
+    out = np.empty_like(y)
+    field.evaluate_into(0.0, y, params, out)
+    np.testing.assert_allclose(out, net(params, y))
+    mlp = _mlp([3, 4, 3], ["tanh", "tanh"])
+    with pytest.raises(ShapeError, match="returned shape"):
+        tn.VectorField(mlp).evaluate_into(0.0, np.ones((2, 3)), mlp.init(0, dtype=np.float64), np.empty((2, 4)))

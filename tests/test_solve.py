@@ -390,3 +390,37 @@ def test_dense_at_polynomial_form_equals_the_stage_combination():
             n = max(i for i, tn_ in enumerate(d.ts) if (tn_ - t) * np.sign(tspan[1] - tspan[0]) <= 0)
             expect = _combine(d.tableau, d.buffers[n], d.hs[n], (t - d.ts[n]) / d.hs[n])
             np.testing.assert_allclose(d.at(t), expect, rtol=1e-12, atol=1e-12)
+        # at_many: several times, inside one step or across several, in one call
+        times = list(np.linspace(*tspan, 23))
+        for chunk in (times, times[3:5], times[-1:]):
+            np.testing.assert_allclose(d.at_many(chunk), np.stack([d.at(t) for t in chunk]), rtol=1e-14,
+                                       atol=1e-14)
+
+
+@pytest.mark.parametrize("jump", [False, True])
+def test_on_attempt_announces_the_times_of_every_evaluation(jump):
+    """The adjoints prepare a step's stages from on_attempt(times): every later evaluation
+    of f in that attempt must be at one of those times (k_1 included after a jump)."""
+    from tinynode.odeint import integrate
+    prob = problems.lotka_volterra()
+    log = []
+
+    def f(t, y, p):
+        log.append(("f", t))
+        return prob.f(t, y, p)
+
+    def on_tstop(t, y):
+        y += 0.01
+        return True
+
+    integrate(f, prob.y0.copy(), 0.0, 5.0, rtol=1e-5, atol=1e-5, on_attempt=lambda ts: log.append(("at", ts)),
+              tstops=[1.3, 2.9] if jump else (), on_tstop=on_tstop)
+    announced, attempts = None, 0
+    for kind, value in log:
+        if kind == "at":
+            announced, attempts = value, attempts + 1
+        elif announced is not None:
+            assert value in announced
+    assert attempts > 5
+    k1_announced = sum(1 for kind, value in log if kind == "at" and len(value) == 7)
+    assert k1_announced == (2 if jump else 0)  # t_n itself only when k_1 must be re-evaluated

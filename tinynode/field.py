@@ -17,7 +17,7 @@ from . import fused
 from .backend import array_module
 from .nn import _check_params, dense_stack
 
-__all__ = ["VectorField"]
+__all__ = ["VectorField", "Linearization"]
 
 
 class VectorField:
@@ -63,6 +63,41 @@ class VectorField:
             x = xp.dot(x, w_t)  # a fresh array: bias_act works in place and never touches y
             bias_act(x)
         return x
+
+    def evaluate_into(self, t, y, params, out):
+        """``out[...] = f(t, y)``, writing the last layer straight into ``out``.
+
+        The solver keeps every stage derivative in rows of one buffer; this saves
+        the copy from a fresh array into that row (one array call per evaluation).
+        ``out`` must be C-contiguous with y's shape and dtype.
+        """
+        if not self._fast(y, params) or out.dtype != y.dtype or out.shape != y.shape:
+            from .odeint import _store  # checks the shape and dtype, with the solver's messages
+            _store(self(t, y, params), t, out.shape, out.dtype, out)
+            return out
+        xp, layers = self._bind(params)
+        x = y
+        for j, (w_t, bias_act, _, _) in enumerate(layers):
+            if j == len(layers) - 1:
+                x = xp.dot(x, w_t, out=out.reshape(x.shape[:-1] + (w_t.shape[1],)))
+            else:
+                x = xp.dot(x, w_t)
+            bias_act(x)
+        return out
+
+    def linearize(self, ys, params, sign=1.0):
+        """The Jacobians of ``sign * f`` at ``m`` points at once, or None off the fast path.
+
+        ``ys`` has shape ``(m, *y.shape)``. One forward pass over all ``m``
+        points (``m`` times the rows, the same number of array calls as one
+        evaluation) keeps each layer's input and its activation derivative
+        ``act'(z)``; then :meth:`Linearization.vjp` at any of the points is only
+        a product per layer. The adjoints use it for the stages of a backward
+        step, whose forward states are all known before the step begins.
+        """
+        if not self._fast(ys, params):
+            return None
+        return Linearization(self, ys, params, sign)
 
     def vjp(self, t, y, params, v, *, need_params=True):
         """``(v^T df/dy, v^T df/dparams)``; the second is None when ``need_params`` is False."""
@@ -138,6 +173,78 @@ class VectorField:
                 or array_module(self._ones) is not xp:
             self._ones = xp.ones(rows, dtype=dtype)
         return self._ones
+
+
+class Linearization:
+    """An MLP field's Jacobian factors at ``m`` points (made by :meth:`VectorField.linearize`).
+
+    For ``x_{l+1} = act(x_l W_l^T + b_l)`` the VJP of one layer is
+    ``g_z = g * act'(z_l)`` and then ``g_x = g_z W_l``, ``g_W = g_z^T x_l``,
+    ``g_b = sum over rows of g_z``: with ``D_l = act'(z_l)`` and ``x_l`` kept for
+    every point, a VJP at point ``i`` is one multiply and one product per layer,
+    plus two products per layer for the parameter part. ``sign`` is folded into
+    the last layer's ``D`` (the adjoint needs ``-v^T df/dy``).
+    """
+
+    def __init__(self, field, ys, params, sign):
+        xp, layers = field._bind(params)
+        self.xp, self.layers, self.params = xp, layers, params
+        self.m = ys.shape[0]
+        self.point_shape = ys.shape[1:]
+        rows = self.m * math.prod(ys.shape[1:-1])
+        self.xs = [ys.reshape(rows, -1)]  # each layer's input over all points
+        self.ds = []
+        for w_t, bias_act, act_vjp, _ in layers:
+            x = xp.dot(self.xs[-1], w_t)
+            bias_act(x)
+            self.xs.append(x)
+        for j, (_, _, act_vjp, _) in enumerate(layers):
+            x = self.xs[j + 1]
+            scale = sign if j == len(layers) - 1 else 1.0
+            self.ds.append(act_vjp(x, xp.full(x.shape, scale, dtype=x.dtype)))  # D_l = scale * act'(z_l)
+        per = rows // self.m
+        self.xs = [x.reshape(self.m, per, x.shape[-1]) for x in self.xs]
+        self.ds = [d.reshape(self.m, per, d.shape[-1]) for d in self.ds]
+        self.ones = field._ones_row(xp, per, params.dtype)
+
+    def vjp(self, i, v, out=None, gparams=None):
+        """``sign * v^T df/dy`` at point ``i`` (into ``out`` if given); with ``gparams``
+        (a flat array like the parameters) also ``sign * v^T df/dparams`` into it."""
+        xp = self.xp
+        g = v.reshape(self.ds[-1].shape[1:])
+        for j in range(len(self.layers) - 1, -1, -1):
+            w_t, _, _, (w_slice, w_shape, b_slice) = self.layers[j]
+            gz = g * self.ds[j][i]                                             # g_z = g * act'(z)
+            if gparams is not None:
+                xp.dot(gz.T, self.xs[j][i], out=gparams[w_slice].reshape(w_shape))  # g_W = g_z^T x
+                xp.dot(self.ones, gz, out=gparams[b_slice])                        # g_b = 1^T g_z
+            if j == 0 and out is not None:
+                return xp.dot(gz, w_t.T, out=out.reshape(gz.shape[0], w_t.shape[0])).reshape(out.shape)
+            g = xp.dot(gz, w_t.T)                                              # g_x = g_z W
+        return g.reshape(self.point_shape)
+
+    def weighted_param_vjp(self, vs, weights):
+        """``sum_i weights[i] * sign * vs[i]^T df/dparams(point i)``, a flat array like the parameters.
+
+        A quadrature of the parameter VJP over all the points at once: the
+        backward pass runs stacked (``vs`` has shape ``(m, *y.shape)``), and
+        each layer's weighted sum is one product, ``g_W = (w * G)^T X`` with
+        every row of point ``i`` scaled by ``w_i``.
+        """
+        xp, m = self.xp, self.m
+        w = xp.asarray(weights, dtype=self.params.dtype).reshape(m, 1, 1)
+        out = xp.empty(self.params.shape[0], dtype=self.params.dtype)
+        g = vs.reshape(self.ds[-1].shape)
+        for j in range(len(self.layers) - 1, -1, -1):
+            w_t, _, _, (w_slice, w_shape, b_slice) = self.layers[j]
+            gz = g * self.ds[j]                                   # (m, rows, out)
+            gzw = (gz * w).reshape(-1, gz.shape[-1])
+            x = self.xs[j].reshape(-1, self.xs[j].shape[-1])
+            xp.dot(gzw.T, x, out=out[w_slice].reshape(w_shape))
+            xp.sum(gzw, axis=0, out=out[b_slice])
+            if j:
+                g = xp.matmul(gz, w_t.T)
+        return out
 
 
 def _activation_steps(xp, dense, b, fuse):

@@ -79,7 +79,7 @@ class DenseOutput:
         self.ts, self.hs, self.buffers = [], [], []
         self._direction = 1.0 if t1 > t0 else -1.0
         self._keys = []  # direction * t_n, increasing: what bisect searches
-        self._poly_step, self._poly = None, None  # the step whose polynomial at() holds
+        self._polys = {}  # step index -> its polynomial's coefficients (the last two steps used)
 
     def append(self, t, h, B):
         self._keys.append(self._direction * t)
@@ -95,19 +95,51 @@ class DenseOutput:
         so the step's coefficients ``C = P(h) @ [y_n, k_1..k_s]`` are computed
         once and each evaluation is the single product ``[1, theta, ..] @ C``.
         An adjoint asks for many times inside one step before moving on to the
-        next, so only the current step's ``C`` is kept.
+        next, so only the last two steps' ``C`` are kept.
         """
+        n = self._step_of(t)
+        C = self._coefficients(n)
+        xp = array_module(C)
+        return xp.dot(xp.asarray(self._powers(t, n, C.shape[0]), dtype=C.dtype), C)
+
+    def at_many(self, times):
+        """The flat states at several times, ``(len(times), N)``: one product per step touched.
+
+        The times must be sorted along some direction (an adjoint's stage times
+        are), so those in one step form one block of rows.
+        """
+        steps = [self._step_of(t) for t in times]
+        C = self._coefficients(steps[0])
+        xp = array_module(C)
+        out = xp.empty((len(times), C.shape[1]), dtype=C.dtype)
+        start = 0
+        for end in range(1, len(times) + 1):
+            if end == len(times) or steps[end] != steps[start]:
+                n = steps[start]
+                C = self._coefficients(n)
+                powers = [self._powers(t, n, C.shape[0]) for t in times[start:end]]
+                xp.dot(xp.asarray(powers, dtype=C.dtype), C, out=out[start:end])
+                start = end
+        return out
+
+    def _step_of(self, t):
         n = bisect.bisect_right(self._keys, self._direction * t) - 1
-        n = min(max(n, 0), len(self.ts) - 1)
-        if self._poly_step != n:
-            self._poly = _polynomial(self.tableau, self.buffers[n], self.hs[n])
-            self._poly_step = n
+        return min(max(n, 0), len(self.ts) - 1)
+
+    def _coefficients(self, n):
+        C = self._polys.get(n)
+        if C is None:
+            if len(self._polys) >= 2:
+                self._polys.clear()
+            C = self._polys[n] = _polynomial(self.tableau, self.buffers[n], self.hs[n])
+        return C
+
+    def _powers(self, t, n, count):
         theta = (t - self.ts[n]) / self.hs[n]
-        xp = array_module(self._poly)
         powers = [1.0, theta]
-        for _ in range(self._poly.shape[0] - 2):
+        for _ in range(count - 2):
             powers.append(powers[-1] * theta)
-        return xp.dot(xp.asarray(powers, dtype=self._poly.dtype), self._poly)
+        return powers
 
     def _one(self, t):
         if not (min(self.t0, self.t1) <= t <= max(self.t0, self.t1)):
@@ -160,7 +192,8 @@ def _weights_template(tableau, xp, dtype):
 
 def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=None,
               rtol=1e-3, atol=1e-6, dt0=None, max_steps=100_000, shape=None,
-              tstops=(), on_step=None, on_tstop=None, error_size=None, f0=None, what="solve"):
+              tstops=(), on_step=None, on_tstop=None, on_attempt=None, error_size=None, f0=None,
+              what="solve"):
     """Integrate ``dy/dt = f(t, y, params)`` from ``t0`` to ``t1``: the engine under every solve.
 
     ``y0`` is flat (``N`` entries); ``f`` sees it reshaped to ``shape``. Hooks
@@ -173,6 +206,9 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
       direction of integration; ``t1`` is always one);
     * ``on_tstop(t, y) -> bool``: called on landing at each tstop before t1 with the flat
       state; return True if it changed ``y`` (a jump), so FSAL is re-evaluated;
+    * ``on_attempt(times)`` before each step attempt, with the times
+      ``t_n + c_i h`` at which it will evaluate ``f`` (``t_n`` itself only when
+      k_1 is not already known): an adjoint prepares all its stages at once there;
     * ``error_size``: only the first ``error_size`` entries enter the error
       norm (the seminorm of Kidger, Chen and Lyons 2021);
     * ``f0``: ``f(t0, y0)`` if the caller already has it.
@@ -218,6 +254,8 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
     y_m = B[0, :m]
     fuse_norm = fused.enabled(xp) and isinstance(rtol_m, float) and isinstance(atol_m, float)
     c = [float(ci) for ci in tableau.c]
+    # A field that can write f straight into a row of B (tinynode.VectorField) saves a copy per stage.
+    into = getattr(f, "evaluate_into", None)
 
     # The first stage, the finiteness of the start, and the initial step.
     if f0 is None:
@@ -251,6 +289,9 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
         landing = direction * (t + h - next_stop) >= -100 * math.ulp(max(abs(t), abs(next_stop)))
         if landing:
             h = next_stop - t
+        times = [t + ci * h for ci in c]
+        if on_attempt is not None:
+            on_attempt(times if not k1_valid else times[1:])
         if not k1_valid:
             _store(f(t, B[0].reshape(shape), params), t, shape, dtype, k_view[0])
             stats["nf"] += 1
@@ -261,7 +302,10 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
         W[: s + 1, 0] = 1.0
         for i in range(1, s):
             xp.dot(stage_rows[i], stage_B[i], out=stage_in[i])
-            _store(f(t + c[i] * h, stage_view[i], params), t, shape, dtype, k_view[i])
+            if into is None:
+                _store(f(times[i], stage_view[i], params), t, shape, dtype, k_view[i])
+            else:
+                into(times[i], stage_view[i], params, k_view[i])
         stats["nf"] += s - 1
         if last is None:
             xp.dot(W[s], B, out=y_new)

@@ -84,12 +84,13 @@ class Observations:
         return lam0 if self.at_t0 is None else lam0 + self.at_t0
 
 
-def backward_solve(rhs, z0, fwd, sensealg, name, *, on_tstop=None, on_step=None, error_size=None, tstops=()):
+def backward_solve(rhs, z0, fwd, sensealg, name, *, on_tstop=None, on_step=None, on_attempt=None,
+                   error_size=None, tstops=()):
     """Integrate the augmented system from t1 back to t0 with the forward tableau, controller and dt0."""
     rtol, atol = backward_tolerances(sensealg, fwd.rtol, fwd.atol)
     return integrate(rhs, z0, fwd.t1, fwd.t0, fwd.params, tableau=fwd.tableau, controller=fwd.controller,
                      rtol=rtol, atol=atol, dt0=fwd.dt0, max_steps=fwd.max_steps, shape=z0.shape, tstops=tstops,
-                     on_tstop=on_tstop, on_step=on_step, error_size=error_size,
+                     on_tstop=on_tstop, on_step=on_step, on_attempt=on_attempt, error_size=error_size,
                      what=f"backward pass ({name})")
 
 

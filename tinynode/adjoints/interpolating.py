@@ -6,7 +6,10 @@ Augmented state ``z = [lambda (n), mu (n_p)]``, integrated from t1 back to t0::
 
 with ``y(t)`` taken from the forward pass's continuous extension (docs/adjoints.md),
 so nothing is integrated backward that was stable only forward. One
-VJP per backward evaluation gives both products.
+VJP per backward evaluation gives both products; since every stage's ``y(t)``
+is known before a backward step starts, a :class:`~tinynode.VectorField`
+linearizes f at all of them in one stacked pass first (docs/adjoints.md,
+"Stacked stages").
 
 Where the state comes from:
 
@@ -56,6 +59,10 @@ class CheckpointedState:
             self.current, self.dense = k, sol.dense
         return self.dense.at(t)
 
+    def at_many(self, times):
+        xp = array_module(self.states[0])
+        return xp.stack([self.at(t) for t in times])
+
 
 @dataclass(frozen=True)
 class InterpolatingAdjoint:
@@ -85,13 +92,28 @@ class InterpolatingAdjoint:
         n_p = zeros_params(params, dtype).size
         stats = {"nf": 0, "nvjp": 0, "nf_resolve": 0}
         state = CheckpointedState(fwd, stats) if self.checkpointing else fwd.dense
-        vjp = fwd.field.vjp
+        vjp, linearize = fwd.field.vjp, getattr(fwd.field, "linearize", None)
+        prepared = {"at": {}, "lin": None}  # this attempt's stage times -> index into the linearization
+
+        def on_attempt(times):
+            # All stage times of a backward step are known before it starts, and so are the
+            # forward states there (the interpolant): linearize f at all of them in one
+            # stacked pass (tinynode.field.Linearization), so each stage is only a product per layer.
+            times = list(dict.fromkeys(times))  # Tsit5 has c = 1 twice
+            ys = state.at_many(times).reshape((len(times),) + tuple(shape))
+            lin = linearize(ys, params, sign=-1.0)
+            prepared["at"] = {} if lin is None else {t: i for i, t in enumerate(times)}
+            prepared["lin"] = lin
 
         def rhs(t, z, p):
-            y = state.at(t).reshape(shape)
-            gy_, gp_ = vjp(t, y, p, z[:n].reshape(shape))
             stats["nvjp"] += 1
             out = xp.empty(n + n_p, dtype=dtype)
+            i = prepared["at"].get(t)
+            if i is not None:  # -(df/dy)^T lambda and -(df/dparams)^T lambda from the linearization
+                prepared["lin"].vjp(i, z[:n], out=out[:n], gparams=out[n:] if n_p else None)
+                return out
+            y = state.at(t).reshape(shape)
+            gy_, gp_ = vjp(t, y, p, z[:n].reshape(shape))
             xp.negative(flat(gy_), out=out[:n])
             if n_p:
                 xp.negative(flat(gp_), out=out[n:])
@@ -104,6 +126,7 @@ class InterpolatingAdjoint:
         z0 = xp.zeros(n + n_p, dtype=dtype)
         z0[:n] = obs.at_t1
         z, bstats = backward_solve(rhs, z0, fwd, self, self.name, on_tstop=jump, tstops=obs.tstops,
+                                   on_attempt=None if linearize is None else on_attempt,
                                    error_size=n if self.seminorm else None)
         stats.update(naccept=bstats["naccept"], nreject=bstats["nreject"])
         gparams = None if params is None else z[n:].reshape(params.shape)
