@@ -273,7 +273,7 @@ def test_fixed_step_methods_reuse_dt0_backward():
 
 
 class _PlainField:
-    """A VectorField seen only through the protocol (no linearize, no evaluate_into)."""
+    """A VectorField seen only through the protocol (no freeze: one VJP per stage)."""
 
     def __init__(self, field):
         self.field = field

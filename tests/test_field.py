@@ -123,7 +123,8 @@ def test_linearization_equals_the_vjp_at_every_point(xp, widths, batch, points, 
     ys = xp.asarray(rng.standard_normal((points, batch, widths[0])).astype(dtype))
     vs = xp.asarray(rng.standard_normal(ys.shape).astype(dtype))
     weights = rng.standard_normal(points).tolist()
-    lin = field.linearize(ys, params, sign=sign)
+    frozen = field.freeze(params, ys.shape[1:], ys.dtype)
+    lin = frozen.linearize(ys, sign=sign)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     expect_gp = 0
     for i in range(points):
@@ -134,24 +135,32 @@ def test_linearization_equals_the_vjp_at_every_point(xp, widths, batch, points, 
         for a, b in ((got, gy), (out, gy), (gparams, gp), (lin.vjp(i, vs[i]), gy)):
             np.testing.assert_allclose(to_numpy(a), sign * to_numpy(b), rtol=rtol, atol=rtol)
         expect_gp = expect_gp + weights[i] * to_numpy(gp)
-    weighted = lin.weighted_param_vjp(vs, weights)
-    assert weighted.dtype == dtype
-    np.testing.assert_allclose(to_numpy(weighted), sign * expect_gp, rtol=10 * rtol, atol=10 * rtol)
-    # evaluate_into writes f into the caller's row, as f would return it
+    sums = lin.param_vjp_sums(xp.stack([vs * w for w in (np.asarray(weights, dtype)[:, None, None], 1.0)]))
+    assert sums.dtype == dtype and sums.shape == (2,) + params.shape
+    np.testing.assert_allclose(to_numpy(sums[0]), sign * expect_gp, rtol=10 * rtol, atol=10 * rtol)
+    plain = sum(to_numpy(field.vjp(0.0, ys[i], params, vs[i])[1]) for i in range(points))
+    np.testing.assert_allclose(to_numpy(sums[1]), sign * plain, rtol=10 * rtol, atol=10 * rtol)
+    # into() writes f into the caller's row, as f would return it
     row = xp.empty_like(ys[0])
-    assert field.evaluate_into(0.0, ys[0], params, row) is row
+    assert frozen.into(0.0, ys[0], row) is row
     np.testing.assert_allclose(to_numpy(row), to_numpy(field(0.0, ys[0], params)), rtol=rtol, atol=rtol)
 
 
-def test_linearize_and_evaluate_into_off_the_fast_path():
+def test_freeze_only_on_the_fast_path_and_its_tiles_belong_to_one_solve():
     net = nn.Chain(nn.Flatten(), nn.Dense(4, 4, "tanh"))  # not a dense stack: the layer path
-    field = tn.VectorField(net)
     params = net.init(0, dtype=np.float64)
-    y = np.random.default_rng(0).standard_normal((3, 4))
-    assert field.linearize(y[None], params) is None  # the adjoints then use field.vjp per stage
-    out = np.empty_like(y)
-    field.evaluate_into(0.0, y, params, out)
-    np.testing.assert_allclose(out, net(params, y))
+    assert tn.VectorField(net).freeze(params, (3, 4), np.float64) is None  # then one field.vjp per stage
     mlp = _mlp([3, 4, 3], ["tanh", "tanh"])
-    with pytest.raises(ShapeError, match="returned shape"):
-        tn.VectorField(mlp).evaluate_into(0.0, np.ones((2, 3)), mlp.init(0, dtype=np.float64), np.empty((2, 4)))
+    field = tn.VectorField(mlp)
+    params = mlp.init(0, dtype=np.float64)
+    assert field.freeze(params, (2, 3), np.float32) is None  # another dtype: the layer's error path
+    assert field.freeze(params, (2, 4), np.float64) is None  # another width
+    assert field.freeze(None, (2, 3), np.float64) is None
+    y = np.random.default_rng(0).standard_normal((2, 3))
+    frozen = field.freeze(params, y.shape, y.dtype)
+    out = np.empty_like(y)
+    np.testing.assert_allclose(frozen.into(0.0, y, out), mlp(params, y), rtol=1e-14)
+    params += 0.5  # an optimiser step between solves: a new freeze sees it, the field always does
+    np.testing.assert_allclose(field.freeze(params, y.shape, y.dtype).into(0.0, y, out), mlp(params, y),
+                               rtol=1e-14)
+    np.testing.assert_allclose(field(0.0, y, params), mlp(params, y), rtol=1e-14)

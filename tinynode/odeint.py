@@ -254,8 +254,9 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
     y_m = B[0, :m]
     fuse_norm = fused.enabled(xp) and isinstance(rtol_m, float) and isinstance(atol_m, float)
     c = [float(ci) for ci in tableau.c]
-    # A field that can write f straight into a row of B (tinynode.VectorField) saves a copy per stage.
-    into = getattr(f, "evaluate_into", None)
+    # A field that can be frozen for this solve (tinynode.VectorField) writes f straight into a row of B.
+    frozen = f.freeze(params, shape, dtype) if hasattr(f, "freeze") else None
+    into = None if frozen is None else frozen.into
 
     # The first stage, the finiteness of the start, and the initial step.
     if f0 is None:
@@ -305,7 +306,7 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
             if into is None:
                 _store(f(times[i], stage_view[i], params), t, shape, dtype, k_view[i])
             else:
-                into(times[i], stage_view[i], params, k_view[i])
+                into(times[i], stage_view[i], k_view[i])
         stats["nf"] += s - 1
         if last is None:
             xp.dot(W[s], B, out=y_new)

@@ -52,15 +52,15 @@ class GaussAdjoint:
         stats = {"nf": 0, "nvjp": 0, "nvjp_params": 0, "nf_resolve": 0}
         state = CheckpointedState(fwd, stats) if self.checkpointing else fwd.dense
         state_vjp, full_vjp = vjp_fn(fwd.field, need_params=False), fwd.field.vjp
-        linearize = getattr(fwd.field, "linearize", None)
+        frozen = fwd.field.freeze(params, shape, dtype) if hasattr(fwd.field, "freeze") else None
         prepared = {"at": {}, "lin": None}
 
         def on_attempt(times):
             # as in InterpolatingAdjoint: f linearized at every stage of the step in one stacked pass
             times = list(dict.fromkeys(times))
-            lin = linearize(state.at_many(times).reshape((len(times),) + tuple(shape)), params, sign=-1.0)
-            prepared["at"] = {} if lin is None else {t: i for i, t in enumerate(times)}
-            prepared["lin"] = lin
+            prepared["lin"] = frozen.linearize(state.at_many(times).reshape((len(times),) + tuple(shape)),
+                                               sign=-1.0)
+            prepared["at"] = {t: i for i, t in enumerate(times)}
 
         def rhs(t, lam, p):
             stats["nvjp"] += 1
@@ -78,10 +78,10 @@ class GaussAdjoint:
             taus = [t + (1.0 + x) / 2 * h for x in GAUSS_NODES]
             lams = [_combine(fwd.tableau, B, h, (1.0 + x) / 2) for x in GAUSS_NODES]
             stats["nvjp_params"] += len(taus)
-            lin = None if linearize is None else linearize(
-                state.at_many(taus).reshape((len(taus),) + tuple(shape)), params)
-            if lin is not None:  # the three nodes in one stacked pass, weighted in one product per layer
-                mu[...] -= lin.weighted_param_vjp(xp.stack(lams), [h / 2 * w for w in GAUSS_WEIGHTS])
+            if frozen is not None:  # the three nodes in one stacked pass, weighted in one product per layer
+                lin = frozen.linearize(state.at_many(taus).reshape((len(taus),) + tuple(shape)))
+                weighted = xp.stack([(h / 2 * w) * lam for lam, w in zip(lams, GAUSS_WEIGHTS)])
+                mu[...] -= lin.param_vjp_sums(weighted[None])[0]
                 return
             for tau, lam, w in zip(taus, lams, GAUSS_WEIGHTS):
                 _, gp_ = full_vjp(tau, state.at(tau).reshape(shape), params, lam.reshape(shape))
@@ -93,7 +93,7 @@ class GaussAdjoint:
 
         lam0, bstats = backward_solve(rhs, obs.at_t1.copy(), fwd, self, self.name, on_tstop=jump,
                                       on_step=quadrature, tstops=obs.tstops,
-                                      on_attempt=None if linearize is None else on_attempt)
+                                      on_attempt=None if frozen is None else on_attempt)
         stats.update(naccept=bstats["naccept"], nreject=bstats["nreject"])
         gparams = None if params is None else mu.reshape(params.shape)
         return obs.finish(lam0).reshape(shape), gparams, stats

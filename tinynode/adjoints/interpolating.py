@@ -92,7 +92,8 @@ class InterpolatingAdjoint:
         n_p = zeros_params(params, dtype).size
         stats = {"nf": 0, "nvjp": 0, "nf_resolve": 0}
         state = CheckpointedState(fwd, stats) if self.checkpointing else fwd.dense
-        vjp, linearize = fwd.field.vjp, getattr(fwd.field, "linearize", None)
+        vjp = fwd.field.vjp
+        frozen = fwd.field.freeze(params, shape, dtype) if hasattr(fwd.field, "freeze") else None
         prepared = {"at": {}, "lin": None}  # this attempt's stage times -> index into the linearization
 
         def on_attempt(times):
@@ -101,9 +102,8 @@ class InterpolatingAdjoint:
             # stacked pass (tinynode.field.Linearization), so each stage is only a product per layer.
             times = list(dict.fromkeys(times))  # Tsit5 has c = 1 twice
             ys = state.at_many(times).reshape((len(times),) + tuple(shape))
-            lin = linearize(ys, params, sign=-1.0)
-            prepared["at"] = {} if lin is None else {t: i for i, t in enumerate(times)}
-            prepared["lin"] = lin
+            prepared["lin"] = frozen.linearize(ys, sign=-1.0)
+            prepared["at"] = {t: i for i, t in enumerate(times)}
 
         def rhs(t, z, p):
             stats["nvjp"] += 1
@@ -126,7 +126,7 @@ class InterpolatingAdjoint:
         z0 = xp.zeros(n + n_p, dtype=dtype)
         z0[:n] = obs.at_t1
         z, bstats = backward_solve(rhs, z0, fwd, self, self.name, on_tstop=jump, tstops=obs.tstops,
-                                   on_attempt=None if linearize is None else on_attempt,
+                                   on_attempt=None if frozen is None else on_attempt,
                                    error_size=n if self.seminorm else None)
         stats.update(naccept=bstats["naccept"], nreject=bstats["nreject"])
         gparams = None if params is None else z[n:].reshape(params.shape)
