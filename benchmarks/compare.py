@@ -43,6 +43,8 @@ import threading
 import time
 from importlib import metadata
 
+from benchmarks import timing
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 LATEST = os.path.join(RESULTS, "latest.json")
@@ -103,7 +105,7 @@ def available(key):
 
 def run_worker(module, args, out_path, timeout):
     """Run ``python -m module args`` as its own process; wall time and peak RSS measured from outside."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = timing.worker_env(ROOT)
     log_path = out_path + ".log"
     load_before = os.getloadavg()[0]
     with open(log_path, "wb") as log_file:
@@ -356,7 +358,7 @@ def machine():
             versions[name] = None
     return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
             "memory_gib": mem, "kernel": platform.release(), "python": platform.python_version(),
-            "versions": versions, "loadavg": os.getloadavg()}
+            "versions": versions, "loadavg": os.getloadavg(), "blas": timing.blas_info(ROOT)}
 
 
 # ----------------------------------------------------------------------------- main
@@ -380,7 +382,11 @@ def main(argv=None):
     parser.add_argument("--no-docs", dest="docs", action="store_false")
     parser.add_argument("--docs-only", action="store_true", help="only regenerate the page from latest.json")
     parser.add_argument("--results", default=LATEST, help="the merged results file")
+    parser.add_argument("--keep-blas-pins", action="store_true",
+                        help=f"run the workers with {' and '.join(timing.BLAS_PINS)} as set here "
+                             "(by default they are removed: see benchmarks/timing.py)")
     args = parser.parse_args(argv)
+    timing.KEEP_BLAS_PINS = args.keep_blas_pins
     if args.quick:
         args.rounds, args.sizes, args.only = 1, [1500], ["mnist"]
 

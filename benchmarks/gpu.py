@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+from benchmarks import timing
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {
     "tinynode": "tinynode, InterpolatingAdjoint, PI (fused CuPy kernels on the GPU)",
@@ -168,7 +170,7 @@ def run_one(config, device, batch, args, epoch_images=0):
     cmd = [sys.executable, "-m", "benchmarks.gpu", "worker", "--config", config, "--device", device,
            "--batch", str(batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--epoch-images", str(epoch_images)]
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = timing.worker_env(ROOT)
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=args.timeout)
     if res.returncode != 0:
         return {"config": config, "batch": batch, "failed": (res.stderr or res.stdout).strip()[-300:]}

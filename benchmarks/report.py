@@ -148,7 +148,21 @@ def _machine_lines(m):
             f"{'' if mem is None else f'{mem:.1f} GiB'} memory, Linux {m.get('kernel')}, no GPU",
             f"- Python {m.get('python')}; {libs}",
             "- torch set to 2 threads (`torch.set_num_threads(2)`); JAX on the CPU (`JAX_PLATFORMS=cpu`); "
-            "tinynode with one BLAS thread (its default: `tinynode.train.fit(blas_threads=1)`)"]
+            "tinynode with one BLAS thread (its default: `tinynode.train.fit(blas_threads=1)`)"] + _blas_lines(m)
+
+
+def _blas_lines(m):
+    b = m.get("blas")
+    if not b:
+        return []
+    line = f"- NumPy's BLAS: {b['library']} {b['version']}, {b['kernel']} kernel"
+    if b.get("pins_set"):
+        pins = ", ".join(f"`{k}={v}`" for k, v in b["pins_set"].items())
+        line += (f"; this machine sets {pins} for old OpenBLAS builds, " +
+                 ("kept for the workers (`--keep-blas-pins`)" if b.get("pins_kept") else
+                  "which would hold a current OpenBLAS to an older kernel: the workers run without them "
+                  "(torch and JAX do not read them; `--keep-blas-pins` keeps them)"))
+    return [line]
 
 
 def _size_table(section):

@@ -336,8 +336,7 @@ class DataLoader:
             rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
             if order is not None:
                 rows = order[rows]
-            x = self.images[rows].astype(self.xp.float32)
-            x /= 255
+            x = self.xp.true_divide(self.images[rows], 255, dtype=self.xp.float32)  # cast and scale, one pass
             yield x, self.labels[rows].astype(self.xp.int64)
 
 
