@@ -193,7 +193,7 @@ def _weights_template(tableau, xp, dtype):
 def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=None,
               rtol=1e-3, atol=1e-6, dt0=None, max_steps=100_000, shape=None,
               tstops=(), on_step=None, on_tstop=None, on_attempt=None, error_size=None, f0=None,
-              what="solve"):
+              f_into=None, what="solve"):
     """Integrate ``dy/dt = f(t, y, params)`` from ``t0`` to ``t1``: the engine under every solve.
 
     ``y0`` is flat (``N`` entries); ``f`` sees it reshaped to ``shape``. Hooks
@@ -211,7 +211,10 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
       k_1 is not already known): an adjoint prepares all its stages at once there;
     * ``error_size``: only the first ``error_size`` entries enter the error
       norm (the seminorm of Kidger, Chen and Lyons 2021);
-    * ``f0``: ``f(t0, y0)`` if the caller already has it.
+    * ``f0``: ``f(t0, y0)`` if the caller already has it;
+    * ``f_into(t, y, out)``: ``f`` writing into ``out`` (a row of the stage
+      buffer), which saves a copy per stage; a field with ``freeze`` (a
+      :class:`~tinynode.VectorField`) provides one itself.
 
     Returns ``(y1, stats)`` with ``y1`` the flat final state (a fresh array).
     """
@@ -255,12 +258,15 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
     fuse_norm = fused.enabled(xp) and isinstance(rtol_m, float) and isinstance(atol_m, float)
     c = [float(ci) for ci in tableau.c]
     # A field that can be frozen for this solve (tinynode.VectorField) writes f straight into a row of B.
-    frozen = f.freeze(params, shape, dtype) if hasattr(f, "freeze") else None
-    into = None if frozen is None else frozen.into
+    frozen = f.freeze(params, shape, dtype) if f_into is None and hasattr(f, "freeze") else None
+    into = f_into if frozen is None else frozen.into
 
     # The first stage, the finiteness of the start, and the initial step.
     if f0 is None:
-        _store(f(t0, y0.reshape(shape), params), t0, shape, dtype, k_view[0])
+        if into is None:
+            _store(f(t0, y0.reshape(shape), params), t0, shape, dtype, k_view[0])
+        else:
+            into(t0, y0.reshape(shape), k_view[0])
         stats["nf"] += 1
     else:
         B[1] = f0
@@ -294,7 +300,10 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
         if on_attempt is not None:
             on_attempt(times if not k1_valid else times[1:])
         if not k1_valid:
-            _store(f(t, B[0].reshape(shape), params), t, shape, dtype, k_view[0])
+            if into is None:
+                _store(f(t, B[0].reshape(shape), params), t, shape, dtype, k_view[0])
+            else:
+                into(t, B[0].reshape(shape), k_view[0])
             stats["nf"] += 1
             k1_valid = True
 

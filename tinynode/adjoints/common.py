@@ -85,12 +85,12 @@ class Observations:
 
 
 def backward_solve(rhs, z0, fwd, sensealg, name, *, on_tstop=None, on_step=None, on_attempt=None,
-                   error_size=None, tstops=()):
+                   error_size=None, tstops=(), rhs_into=None):
     """Integrate the augmented system from t1 back to t0 with the forward tableau, controller and dt0."""
     rtol, atol = backward_tolerances(sensealg, fwd.rtol, fwd.atol)
     return integrate(rhs, z0, fwd.t1, fwd.t0, fwd.params, tableau=fwd.tableau, controller=fwd.controller,
                      rtol=rtol, atol=atol, dt0=fwd.dt0, max_steps=fwd.max_steps, shape=z0.shape, tstops=tstops,
-                     on_tstop=on_tstop, on_step=on_step, on_attempt=on_attempt, error_size=error_size,
+                     on_tstop=on_tstop, on_step=on_step, on_attempt=on_attempt, error_size=error_size, f_into=rhs_into,
                      what=f"backward pass ({name})")
 
 

@@ -62,11 +62,16 @@ class GaussAdjoint:
                                                sign=-1.0)
             prepared["at"] = {t: i for i, t in enumerate(times)}
 
+        def rhs_into(t, lam, out):
+            i = prepared["at"].get(t)
+            if i is None:
+                out[...] = rhs(t, lam, params)
+                return
+            stats["nvjp"] += 1
+            prepared["lin"].vjp(i, lam, out=out)
+
         def rhs(t, lam, p):
             stats["nvjp"] += 1
-            i = prepared["at"].get(t)
-            if i is not None:
-                return flat(prepared["lin"].vjp(i, lam))
             gy_, _ = state_vjp(t, state.at(t).reshape(shape), p, lam.reshape(shape))
             out = flat(gy_)
             xp.negative(out, out=out)
@@ -93,7 +98,8 @@ class GaussAdjoint:
 
         lam0, bstats = backward_solve(rhs, obs.at_t1.copy(), fwd, self, self.name, on_tstop=jump,
                                       on_step=quadrature, tstops=obs.tstops,
-                                      on_attempt=None if frozen is None else on_attempt)
+                                      on_attempt=None if frozen is None else on_attempt,
+                                      rhs_into=None if frozen is None else rhs_into)
         stats.update(naccept=bstats["naccept"], nreject=bstats["nreject"])
         gparams = None if params is None else mu.reshape(params.shape)
         return obs.finish(lam0).reshape(shape), gparams, stats

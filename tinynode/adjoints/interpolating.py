@@ -105,13 +105,17 @@ class InterpolatingAdjoint:
             prepared["lin"] = frozen.linearize(ys, sign=-1.0)
             prepared["at"] = {t: i for i, t in enumerate(times)}
 
+        def rhs_into(t, z, out):
+            i = prepared["at"].get(t)
+            if i is None:
+                out[...] = rhs(t, z, params)
+                return
+            stats["nvjp"] += 1  # -(df/dy)^T lambda and -(df/dparams)^T lambda from the linearization
+            prepared["lin"].vjp(i, z[:n], out=out[:n], gparams=out[n:] if n_p else None)
+
         def rhs(t, z, p):
             stats["nvjp"] += 1
             out = xp.empty(n + n_p, dtype=dtype)
-            i = prepared["at"].get(t)
-            if i is not None:  # -(df/dy)^T lambda and -(df/dparams)^T lambda from the linearization
-                prepared["lin"].vjp(i, z[:n], out=out[:n], gparams=out[n:] if n_p else None)
-                return out
             y = state.at(t).reshape(shape)
             gy_, gp_ = vjp(t, y, p, z[:n].reshape(shape))
             xp.negative(flat(gy_), out=out[:n])
@@ -127,6 +131,7 @@ class InterpolatingAdjoint:
         z0[:n] = obs.at_t1
         z, bstats = backward_solve(rhs, z0, fwd, self, self.name, on_tstop=jump, tstops=obs.tstops,
                                    on_attempt=None if frozen is None else on_attempt,
+                                   rhs_into=None if frozen is None else rhs_into,
                                    error_size=n if self.seminorm else None)
         stats.update(naccept=bstats["naccept"], nreject=bstats["nreject"])
         gparams = None if params is None else z[n:].reshape(params.shape)
