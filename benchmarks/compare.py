@@ -20,7 +20,8 @@ Pieces (``--only``): ``mnist`` (N in ``--sizes``), ``fashion`` (one epoch of
 the full 60,000-image Fashion-MNIST training file, tinynode-interpolating
 against the fastest configuration of each peer), ``overhead`` (forward-solve
 time / (nf x one bare evaluation) at batch 32 to 8192, per system),
-``count`` (diffrax's real evaluation counts, from a host callback, untimed).
+``count`` (diffrax's real evaluation counts, from a host callback, untimed),
+``breakdown`` (where tinynode's steady batch goes: ``benchmarks/breakdown.py``).
 Each piece's results replace that piece in ``benchmarks/results/latest.json``
 (plus a time-stamped copy of the run); ``--write-docs`` (on by default, off
 with ``--no-docs``) then regenerates ``docs/benchmarks.md`` and
@@ -319,6 +320,23 @@ def piece_count(args, tmp):
     return out
 
 
+def piece_breakdown(args, tmp):
+    """Where a steady batch's time goes (benchmarks/breakdown.py), for both controllers."""
+    out = {}
+    for controller in ("pi", "i"):
+        path = os.path.join(tmp, f"breakdown-{controller}.json")
+        info = run_worker("benchmarks.breakdown", ["--controller", controller, "--json", path], path, args.timeout)
+        if info["returncode"] == 0:
+            with open(path) as f:
+                out[controller] = json.load(f)
+            b = out[controller]["budget"]
+            log(f"breakdown {controller}: batch {b['batch_s'] * 1e6:.0f} us = forward {b['ode_forward_s'] * 1e6:.0f}"
+                f" + backward {b['ode_backward_s'] * 1e6:.0f} + rest {b['rest_s'] * 1e6:.0f}")
+        else:
+            out[controller] = {"failed": True, "error": info.get("error", "")[-1500:]}
+    return out
+
+
 def _rounded(obj):
     """Floats to 6 significant digits (the results files stay small)."""
     if isinstance(obj, float):
@@ -365,8 +383,8 @@ def machine():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", choices=["mnist", "fashion", "overhead", "count"],
-                        default=["mnist", "count", "fashion", "overhead"], help="which pieces to run")
+    parser.add_argument("--only", nargs="+", choices=["mnist", "fashion", "overhead", "count", "breakdown"],
+                        default=["mnist", "count", "fashion", "overhead", "breakdown"], help="which pieces to run")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per MNIST size")
     parser.add_argument("--fashion-rounds", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1500, 5000], help="MNIST sizes N")
@@ -427,6 +445,8 @@ def main(argv=None):
             result["fashion"] = piece_fashion(args, tmp, merged)
         if "overhead" in args.only:
             result["overhead"] = piece_overhead(args, tmp)
+        if "breakdown" in args.only:
+            result["breakdown"] = piece_breakdown(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["duration_s"] = time.perf_counter() - t0
@@ -439,7 +459,7 @@ def main(argv=None):
         json.dump(_rounded(result), f, separators=(",", ":"))
     merged = dict(previous)
     merged.setdefault("pieces", {})
-    for piece in ("mnist", "fashion", "overhead", "count"):
+    for piece in ("mnist", "fashion", "overhead", "count", "breakdown"):
         if piece not in result:
             continue
         if piece == "mnist":

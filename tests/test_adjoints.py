@@ -301,3 +301,19 @@ def test_stacked_stage_linearization_equals_one_vjp_per_stage(alg):
     np.testing.assert_allclose(g0, h0, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(gp, hp, rtol=1e-12, atol=1e-14)
     assert st == su  # the same steps, evaluations and VJPs
+
+
+def test_stages_are_stacked_only_for_small_states():
+    """Stacking saves array calls, which only pay for small states (see STACK_STAGES_MAX_ENTRIES)."""
+    from tinynode.adjoints.common import STACK_STAGES_MAX_ENTRIES, Forward, stacked_stages
+    field, params, _, _ = tutorial_problem(batch=2, dtype=np.float64)
+
+    def record(f, batch):
+        y0 = np.zeros((batch, 20))
+        return Forward(field=f, params=params, y0=y0.reshape(-1), shape=y0.shape, t0=0.0, t1=1.0, times=[1.0],
+                       y_out=None, tableau=None, rtol=1e-3, atol=1e-3, max_steps=10, controller=None)
+
+    largest = STACK_STAGES_MAX_ENTRIES // 20
+    assert stacked_stages(record(field, largest)) is not None
+    assert stacked_stages(record(field, largest + 1)) is None
+    assert stacked_stages(record(_PlainField(field), 1)) is None  # no freeze: one VJP per stage

@@ -44,3 +44,13 @@ def test_gpu_benchmark_runs_its_cpu_paths(tmp_path):
     rows = json.loads((tmp_path / "gpu.json").read_text())["steps"]
     assert {r["config"] for r in rows} == {"tinynode", "tinynode-cpu"}
     assert all(r["images_per_s"] > 0 for r in rows)
+
+
+def test_breakdown_accounts_for_the_whole_batch(tmp_path):
+    out = _run("benchmarks.breakdown", "--n", "400", "--epochs", "2", "--repeat", "3",
+               "--json", str(tmp_path / "b.json"))
+    assert "ODE backward pass" in out
+    budget = json.loads((tmp_path / "b.json").read_text())["budget"]
+    assert budget["forward_evaluations"] >= 7 and budget["backward_vjps"] >= 7  # Tsit5: 1 + 6 per step
+    # the timed passes are the training ones only (not evaluation's solves): they fit inside the batch
+    assert 0 < budget["ode_forward_s"] + budget["ode_backward_s"] < budget["batch_s"]

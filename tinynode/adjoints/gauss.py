@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..backend import array_module
 from ..odeint import _combine
-from .common import Observations, backward_solve, flat, vjp_fn, zeros_params
+from .common import Observations, backward_solve, flat, stacked_stages, vjp_fn, zeros_params
 from .interpolating import CheckpointedState
 
 GAUSS_NODES = (-math.sqrt(0.6), 0.0, math.sqrt(0.6))
@@ -52,7 +52,7 @@ class GaussAdjoint:
         stats = {"nf": 0, "nvjp": 0, "nvjp_params": 0, "nf_resolve": 0}
         state = CheckpointedState(fwd, stats) if self.checkpointing else fwd.dense
         state_vjp, full_vjp = vjp_fn(fwd.field, need_params=False), fwd.field.vjp
-        frozen = fwd.field.freeze(params, shape, dtype) if hasattr(fwd.field, "freeze") else None
+        frozen = stacked_stages(fwd)
         prepared = {"at": {}, "lin": None}
 
         def on_attempt(times):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..backend import array_module
 from ..odeint import solve
-from .common import Observations, backward_solve, flat, zeros_params
+from .common import Observations, backward_solve, flat, stacked_stages, zeros_params
 
 
 class CheckpointedState:
@@ -93,7 +93,7 @@ class InterpolatingAdjoint:
         stats = {"nf": 0, "nvjp": 0, "nf_resolve": 0}
         state = CheckpointedState(fwd, stats) if self.checkpointing else fwd.dense
         vjp = fwd.field.vjp
-        frozen = fwd.field.freeze(params, shape, dtype) if hasattr(fwd.field, "freeze") else None
+        frozen = stacked_stages(fwd)
         prepared = {"at": {}, "lin": None}  # this attempt's stage times -> index into the linearization
 
         def on_attempt(times):
