@@ -1,6 +1,6 @@
 """tinynode against torchdiffeq, diffrax and torchode on the Lux tutorial's workload, side by side.
 
-    python -m benchmarks.compare                     # everything (about 12 min on 2 cores), then the page
+    python -m benchmarks.compare                     # everything (about 9 min on 2 cores), then the page
     python -m benchmarks.compare --quick             # one round at N = 1500, no Fashion-MNIST, no overhead
     python -m benchmarks.compare --only mnist --sizes 1500 --rounds 3 --configs tinynode-interpolating torchdiffeq-adjoint
     python -m benchmarks.compare --docs-only         # rewrite docs/benchmarks.md from benchmarks/results/latest.json

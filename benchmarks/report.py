@@ -299,7 +299,7 @@ def write_docs(results, docs_path, plot_path):
          "tinynode, [torchdiffeq](https://github.com/rtqichen/torchdiffeq), "
          "[diffrax](https://github.com/patrick-kidger/diffrax) and "
          "[torchode](https://github.com/martenlienen/torchode) train the Lux tutorial's MNIST Neural ODE, "
-         "side by side, on one machine. Regenerate this page (about 12 minutes on 2 cores) with", "",
+         "side by side, on one machine. Regenerate this page (about 9 minutes on 2 cores) with", "",
          "```", "pip install -e \".[bench]\"", "python -m benchmarks.compare", "```", "",
          "(`--quick` for a 1-round smoke test at N = 1,500; `--rounds`, `--sizes`, `--configs`, `--only "
          "mnist|count|fashion|overhead|breakdown` for pieces; `--docs-only` rewrites this page from the stored results).", "",
