@@ -268,30 +268,26 @@ class Linearization:
             g = xp.dot(gz, w_t.T)                                              # g_x = g_z W
         return g.reshape(self.point_shape)
 
-    def param_vjp_sums(self, vs):
-        """``out[r] = sum_i sign * vs[r, i]^T df/dparams(point i)``: ``(r, P)`` from ``vs`` of shape ``(r, m, *y.shape)``.
+    def param_vjp_sum(self, vs):
+        """``sum_i sign * vs[i]^T df/dparams(point i)``, flat like the parameters (``vs``: ``(m, *y.shape)``).
 
         A quadrature of the parameter VJP over all the points at once (put the
-        weights into ``vs``: the VJP is linear in ``v``). The backward pass runs
+        weights into ``vs``: the VJP is linear in ``v``): the backward pass runs
         stacked, and each layer's sum over points and rows is one product,
         ``g_W = G^T X`` with ``G`` the ``(m rows, out)`` stack of ``g_z``.
         """
-        xp, m = self.xp, self.m
-        r = vs.shape[0]
-        per = self.ds[-1].shape[1]
-        out = xp.empty((r, self.params.shape[0]), dtype=self.params.dtype)
-        ones = self._ones_stack(m * per)
-        g = vs.reshape((r,) + self.ds[-1].shape)
+        xp = self.xp
+        rows = self.m * self.ds[-1].shape[1]
+        out = xp.empty(self.params.shape[0], dtype=self.params.dtype)
+        ones = self._ones_stack(rows)
+        g = vs.reshape(self.ds[-1].shape)
         for j in range(len(self.layers) - 1, -1, -1):
             w_t, _, _, (w_slice, w_shape, b_slice) = self.layers[j]
-            gz = g * self.ds[j]                                     # (r, m, rows, out)
-            X = self.xs[j].reshape(m * per, -1)
-            for k in range(r):  # plain 2-D products: NumPy's stacked matmul would not call BLAS
-                G = gz[k].reshape(m * per, -1)
-                xp.dot(G.T, X, out=out[k, w_slice].reshape(w_shape))  # g_W = G^T X
-                xp.dot(ones, G, out=out[k, b_slice])                  # g_b = 1^T G
+            G = (g * self.ds[j]).reshape(rows, -1)                          # g_z at every point
+            xp.dot(G.T, self.xs[j].reshape(rows, -1), out=out[w_slice].reshape(w_shape))  # g_W = G^T X
+            xp.dot(ones, G, out=out[b_slice])                               # g_b = 1^T G
             if j:
-                g = xp.dot(gz.reshape(-1, gz.shape[-1]), w_t.T).reshape(gz.shape[:-1] + (w_t.shape[0],))
+                g = xp.dot(G, w_t.T).reshape(self.xs[j].shape)              # g_x = G W
         return out
 
     def _ones_stack(self, length):

@@ -86,7 +86,7 @@ class GaussAdjoint:
             if frozen is not None:  # the three nodes in one stacked pass, weighted in one product per layer
                 lin = frozen.linearize(state.at_many(taus).reshape((len(taus),) + tuple(shape)))
                 weighted = xp.stack([(h / 2 * w) * lam for lam, w in zip(lams, GAUSS_WEIGHTS)])
-                mu[...] -= lin.param_vjp_sums(weighted[None])[0]
+                mu[...] -= lin.param_vjp_sum(weighted)
                 return
             for tau, lam, w in zip(taus, lams, GAUSS_WEIGHTS):
                 _, gp_ = full_vjp(tau, state.at(tau).reshape(shape), params, lam.reshape(shape))
