@@ -32,9 +32,15 @@ __all__ = ["enabled", "error_norm_sq", "adam_update", "bias_activation", "activa
 _KERNELS = {}
 
 
+_CAN_FUSE = {}  # array module -> whether it has ElementwiseKernel (asked on every solve and Adam step)
+
+
 def enabled(xp):
     """True when ``xp`` is CuPy (it can build kernels) and fusion is not switched off."""
-    return hasattr(xp, "ElementwiseKernel") and os.environ.get("TINYNODE_FUSED", "1") != "0"
+    can = _CAN_FUSE.get(xp)
+    if can is None:  # hasattr on NumPy goes through its module __getattr__: a microsecond each time
+        can = _CAN_FUSE[xp] = hasattr(xp, "ElementwiseKernel")
+    return can and os.environ.get("TINYNODE_FUSED", "1") != "0"
 
 
 def _kernel(xp, name, build):
