@@ -162,3 +162,9 @@ def test_freeze_only_on_the_fast_path_and_its_tiles_belong_to_one_solve():
     np.testing.assert_allclose(field.freeze(params, y.shape, y.dtype).into(0.0, y, out), mlp(params, y),
                                rtol=1e-14)
     np.testing.assert_allclose(field(0.0, y, params), mlp(params, y), rtol=1e-14)
+    # a solve frozen on other parameters, nested inside this one, leaves this one's tiles alone
+    outer = field.freeze(params, y.shape, y.dtype)
+    outer.into(0.0, y, out)
+    other = params * 3.0
+    np.testing.assert_allclose(field.freeze(other, y.shape, y.dtype).into(0.0, y, out), mlp(other, y), rtol=1e-14)
+    np.testing.assert_allclose(outer.into(0.0, y, out), mlp(params, y), rtol=1e-14)

@@ -50,6 +50,7 @@ class VectorField:
         self._stack = dense_stack(layer)
         self._in = None if self._stack is None else self._stack[0][1].in_features
         self._bound_to, self._bound = None, None
+        self._tile_buffers = {}  # rows -> per-layer bias tiles of the bound parameters (FrozenField)
         self._ones = None
 
     def __repr__(self):
@@ -121,12 +122,25 @@ class VectorField:
                                slice(offset + d._nw, offset + d.num_params))
                 layers.append((w.T, *_activation_steps(xp, d, b, fuse), grad_slices))
             self._bound_to, self._bound = params, (xp, layers)
+            self._tile_buffers = {}  # a solve frozen on other parameters keeps its own
         return self._bound
 
-    def _biases(self, params):
-        """``[(b, in-place activation), ...]`` per layer: what :class:`FrozenField` tiles."""
+    def _bias_tiles(self, params, rows):
+        """``[(b repeated on rows rows, in-place activation), ...]`` per layer, refreshed from ``params``.
+
+        The buffers are kept from solve to solve for the bound parameter array,
+        and each :class:`FrozenField` refreshes them once (one copy per layer):
+        an optimiser changes the values in place between solves. A nested solve
+        on the same parameters refreshes them with the same values.
+        """
         _, layers = self._bind(params)
-        return [(params[grad_slices[2]], d._act) for (_, d), (_, _, _, grad_slices) in zip(self._stack, layers)]
+        buffers = self._tile_buffers.get(rows)
+        if buffers is None:
+            buffers = self._tile_buffers[rows] = [
+                array_module(params).empty((rows, d.out_features), dtype=params.dtype) for _, d in self._stack]
+        for tile, (_, _, _, (_, _, b_slice)) in zip(buffers, layers):
+            tile[...] = params[b_slice]
+        return [(tile, d._act) for tile, (_, d) in zip(buffers, self._stack)]
 
     def _mlp_vjp(self, y, params, v, need_params):
         xp, layers = self._bind(params)
@@ -213,10 +227,7 @@ class FrozenField:
     def _tiles_for(self, rows):
         tiles = self._tiles.get(rows)
         if tiles is None:
-            xp = self.xp
-            tiles = self._tiles[rows] = [
-                (xp.ascontiguousarray(xp.broadcast_to(d_b, (rows, d_b.shape[0]))), act)
-                for d_b, act in self.field._biases(self.params)]
+            tiles = self._tiles[rows] = self.field._bias_tiles(self.params, rows)
         return tiles
 
 
