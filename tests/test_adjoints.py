@@ -285,27 +285,84 @@ class _PlainField:
         return self.field.vjp(t, y, p, v)
 
 
-@pytest.mark.parametrize("alg", [tn.InterpolatingAdjoint(), tn.GaussAdjoint(),
-                                 tn.InterpolatingAdjoint(checkpointing=True)], ids=repr)
-def test_stacked_stage_linearization_equals_one_vjp_per_stage(alg):
+STACKED_CASES = [
+    (tn.InterpolatingAdjoint(), {}),
+    (tn.GaussAdjoint(), {}),
+    (tn.InterpolatingAdjoint(checkpointing=True), {}),
+    (tn.GaussAdjoint(checkpointing=True), {}),
+    (tn.InterpolatingAdjoint(seminorm=True), {"tspan": (1.0, 0.0), "saveat": [0.6, 0.0]}),  # backward in time
+    (tn.InterpolatingAdjoint(), {"solver": tn.RK4(), "dt0": 0.1}),    # fixed step, not FSAL
+    (tn.GaussAdjoint(), {"solver": tn.Euler(), "dt0": 0.05}),         # one stage, k_1 re-evaluated each step
+    (tn.InterpolatingAdjoint(), {"lead": (2, 3)}),                    # a state of shape (2, 3, 20)
+]
+
+
+@pytest.mark.parametrize("alg, case", STACKED_CASES, ids=[f"{a!r}-{sorted(c)}" for a, c in STACKED_CASES])
+def test_stacked_stage_linearization_equals_one_vjp_per_stage(alg, case, monkeypatch):
     """The adjoints linearize f at all stage times of a backward step at once
-    (tinynode.field.Linearization); that must change nothing but the speed."""
-    field, params, y0, _ = tutorial_problem(batch=5, dtype=np.float64)
-    gy = np.random.default_rng(3).standard_normal((2, 5, 20))
-    kw = dict(saveat=[0.4, 1.0], rtol=1e-5, atol=1e-5)
+    (tinynode.adjoints.common.StackedStages); that must change nothing but the speed."""
+    from tinynode.field import Linearization
+    case = dict(case)
+    lead = case.pop("lead", (5,))
+    tspan = case.pop("tspan", (0.0, 1.0))
+    kw = {"saveat": [0.4, 1.0], "rtol": 1e-5, "atol": 1e-5, **case}
+    field, params, y0, _ = tutorial_problem(batch=int(np.prod(lead)), dtype=np.float64)
+    y0 = y0.reshape(lead + (20,))
+    gy = np.random.default_rng(3).standard_normal((len(kw["saveat"]),) + y0.shape)
+    stacked_vjps = []
+    vjp = Linearization.vjp
+    monkeypatch.setattr(Linearization, "vjp", lambda self, *a, **k: stacked_vjps.append(1) or vjp(self, *a, **k))
     results = []
     for f in (field, _PlainField(field)):
-        _, pullback = tn.solve_with_vjp(f, y0, (0.0, 1.0), params, sensealg=alg, **kw)
+        _, pullback = tn.solve_with_vjp(f, y0, tspan, params, sensealg=alg, **kw)
         results.append(pullback(gy))
     (g0, gp, st), (h0, hp, su) = results
     np.testing.assert_allclose(g0, h0, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(gp, hp, rtol=1e-12, atol=1e-14)
     assert st == su  # the same steps, evaluations and VJPs
+    # every evaluation but the first (and the initial step's probe) went through the stacked path
+    assert len(stacked_vjps) == st["nvjp"] - (1 if "dt0" in kw else 2) > 0
+
+
+def test_stacked_stages_keep_float32():
+    field, params, y0, gy = tutorial_problem(batch=8, dtype=np.float32)
+    results = []
+    for f in (field, _PlainField(field)):
+        _, pullback = tn.solve_with_vjp(f, y0, (0.0, 1.0), params, saveat=[1.0], rtol=1e-3, atol=1e-3)
+        results.append(pullback(gy))
+    (g0, gp, st), (h0, hp, su) = results
+    assert g0.dtype == gp.dtype == np.float32
+    np.testing.assert_allclose(g0, h0, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gp, hp, rtol=1e-4, atol=1e-6)
+
+
+def test_a_vector_field_subclass_that_changes_f_or_its_vjp_is_used_as_written():
+    """The frozen fast forms would skip an override; a subclass that changes __call__ or vjp gets none."""
+    net = nn.Chain(nn.Dense(3, 4, "tanh"), nn.Dense(4, 3, "tanh"))
+    params = net.init(0, dtype=np.float64)
+
+    class Forced(tn.VectorField):
+        def __call__(self, t, y, p):
+            return super().__call__(t, y, p) + 1.0
+
+    class Scaled(tn.VectorField):
+        def vjp(self, t, y, p, v, **kw):
+            gy, gp = super().vjp(t, y, p, v)
+            return 2 * gy, 2 * gp
+
+    y0 = np.zeros((2, 3))
+    plain = tn.solve(tn.VectorField(net), y0, (0.0, 1.0), params, saveat=[1.0]).y[-1]
+    forced = tn.solve(Forced(net), y0, (0.0, 1.0), params, saveat=[1.0]).y[-1]
+    assert np.all(forced > plain + 0.5)
+    gy = np.ones((1, 2, 3))
+    base = tn.solve_with_vjp(tn.VectorField(net), y0, (0.0, 0.1), params, saveat=[0.1])[1](gy)
+    scaled = tn.solve_with_vjp(Scaled(net), y0, (0.0, 0.1), params, saveat=[0.1])[1](gy)
+    assert not np.allclose(scaled[1], base[1])  # the override's (wrong on purpose) VJP was used
 
 
 def test_stages_are_stacked_only_for_small_states():
     """Stacking saves array calls, which only pay for small states (see STACK_STAGES_MAX_ENTRIES)."""
-    from tinynode.adjoints.common import STACK_STAGES_MAX_ENTRIES, Forward, stacked_stages
+    from tinynode.adjoints.common import STACK_STAGES_MAX_ENTRIES, Forward, StackedStages
     field, params, _, _ = tutorial_problem(batch=2, dtype=np.float64)
 
     def record(f, batch):
@@ -314,6 +371,6 @@ def test_stages_are_stacked_only_for_small_states():
                        y_out=None, tableau=None, rtol=1e-3, atol=1e-3, max_steps=10, controller=None)
 
     largest = STACK_STAGES_MAX_ENTRIES // 20
-    assert stacked_stages(record(field, largest)) is not None
-    assert stacked_stages(record(field, largest + 1)) is None
-    assert stacked_stages(record(_PlainField(field), 1)) is None  # no freeze: one VJP per stage
+    assert StackedStages.make(record(field, largest), None) is not None
+    assert StackedStages.make(record(field, largest + 1), None) is None
+    assert StackedStages.make(record(_PlainField(field), 1), None) is None  # not a VectorField

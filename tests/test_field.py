@@ -168,3 +168,23 @@ def test_freeze_only_on_the_fast_path_and_its_tiles_belong_to_one_solve():
     other = params * 3.0
     np.testing.assert_allclose(field.freeze(other, y.shape, y.dtype).into(0.0, y, out), mlp(other, y), rtol=1e-14)
     np.testing.assert_allclose(outer.into(0.0, y, out), mlp(params, y), rtol=1e-14)
+
+
+def test_a_new_view_of_the_same_parameters_keeps_the_binding_and_its_tiles():
+    """A Chain hands its layers a new view of the flat parameters on every call (as in
+    training): the field keeps what it bound, and an in-place update still shows."""
+    mlp = _mlp([3, 4, 3], ["tanh", "tanh"])
+    field = tn.VectorField(mlp)
+    flat = np.concatenate([np.zeros(5), mlp.init(0, dtype=np.float64)])
+    y = np.random.default_rng(0).standard_normal((2, 3))
+    out = np.empty_like(y)
+    first = field.freeze(flat[5:], y.shape, y.dtype)
+    first.into(0.0, y, out)
+    bound, tiles = field._bound, field._tile_buffers[2]
+    flat[5:] *= 1.5  # Adam, between two batches
+    view = flat[5:]  # the next batch's view: a new object, the same memory
+    np.testing.assert_allclose(field.freeze(view, y.shape, y.dtype).into(0.0, y, out), mlp(view, y), rtol=1e-14)
+    assert field._bound is bound and field._tile_buffers[2] is tiles
+    copy = view.copy()  # other memory: bound anew
+    np.testing.assert_allclose(field(0.0, y, copy), mlp(copy, y), rtol=1e-14)
+    assert field._bound is not bound

@@ -49,7 +49,7 @@ class VectorField:
         self.layer = layer
         self._stack = dense_stack(layer)
         self._in = None if self._stack is None else self._stack[0][1].in_features
-        self._bound_to, self._bound = None, None
+        self._bound_to, self._bound, self._bound_memory = None, None, None
         self._tile_buffers = {}  # rows -> per-layer bias tiles of the bound parameters (FrozenField)
         self._ones = None
 
@@ -69,14 +69,17 @@ class VectorField:
     def freeze(self, params, shape, dtype):
         """This field with ``params`` fixed for one solve of states of ``shape``, or None.
 
-        A :class:`FrozenField` (only on the MLP fast path; None otherwise) may
-        prepare things that stay valid only while the parameters do not change,
-        which they never do during one solve: the solver and the adjoints make
-        one per solve.
+        A :class:`FrozenField` (only on the MLP fast path, and not for a subclass
+        that overrides ``__call__`` or ``vjp``; None otherwise) may prepare
+        things that stay valid only while the parameters do not change, which
+        they never do during one solve: the solver and the adjoints make one per
+        solve.
         """
         if self._stack is None or params is None or len(shape) == 0 or shape[-1] != self._in \
                 or dtype != params.dtype:
             return None
+        if type(self).__call__ is not VectorField.__call__ or type(self).vjp is not VectorField.vjp:
+            return None  # a subclass that changes f or its VJP: the frozen forms would not follow it
         return FrozenField(self, params, math.prod(shape[:-1]))
 
     def vjp(self, t, y, params, v, *, need_params=True):
@@ -110,7 +113,7 @@ class VectorField:
         :class:`~tinynode.nn.Dense`, or one fused kernel each on a GPU
         (:mod:`tinynode.fused`).
         """
-        if params is not self._bound_to:
+        if params is not self._bound_to and not self._same_memory(params):
             _check_params(self.layer, params)
             xp = array_module(params)
             fuse = fused.enabled(xp)
@@ -122,11 +125,23 @@ class VectorField:
                                slice(offset + d._nw, offset + d.num_params))
                 layers.append((w.T, *_activation_steps(xp, d, b, fuse), grad_slices))
             self._bound_to, self._bound = params, (xp, layers)
+            self._bound_memory = _memory(params)
             self._tile_buffers = {}  # a solve frozen on other parameters keeps its own
         return self._bound
 
+    def _same_memory(self, params):
+        # A Chain hands its layers a new view of the same flat vector on every call: the bound
+        # views (and tiles) are still right for an array with the same memory and layout. The
+        # bound views keep that memory alive, so an equal address is the same memory.
+        if self._bound_to is None or type(params) is not type(self._bound_to):
+            return False
+        if _memory(params) != self._bound_memory:
+            return False
+        self._bound_to = params
+        return True
+
     def _bias_tiles(self, params, rows):
-        """``[(b repeated on rows rows, in-place activation), ...]`` per layer, refreshed from ``params``.
+        """``[(b repeated over `rows` rows, in-place activation), ...]`` per layer, refreshed from ``params``.
 
         The buffers are kept from solve to solve for the bound parameter array,
         and each :class:`FrozenField` refreshes them once (one copy per layer):
@@ -136,6 +151,8 @@ class VectorField:
         _, layers = self._bind(params)
         buffers = self._tile_buffers.get(rows)
         if buffers is None:
+            if len(self._tile_buffers) >= 4:  # many batch sizes: keep the memory bounded
+                self._tile_buffers.clear()
             buffers = self._tile_buffers[rows] = [
                 array_module(params).empty((rows, d.out_features), dtype=params.dtype) for _, d in self._stack]
         for tile, (_, _, _, (_, _, b_slice)) in zip(buffers, layers):
@@ -181,9 +198,10 @@ class FrozenField:
     over 10 numbers: that one ``+ b`` costs more than the layer's matrix
     product. Adding a ``128 x 10`` copy of ``b`` instead is a single flat loop,
     3-4 times cheaper, and saves about a quarter of an evaluation. The copies
-    ("tiles") are valid only while ``b`` does not change, so they belong to one
-    solve, not to the field (an optimiser updates the parameters in place
-    between solves). On a GPU the fused bias kernel broadcasts for free and no
+    ("tiles") are right only while ``b`` does not change, which it does between
+    solves (an optimiser updates the parameters in place): their buffers stay
+    on the field, and each frozen field refreshes their values once, at its
+    first evaluation. On a GPU the fused bias kernel broadcasts for free and no
     tiles are made.
 
     ``into(t, y, out)`` evaluates f into a row of the solver's stage buffer;
@@ -305,6 +323,13 @@ class Linearization:
         if self._ones_all is None or self._ones_all.shape[0] != length:
             self._ones_all = self.xp.ones(length, dtype=self.params.dtype)
         return self._ones_all
+
+
+def _memory(a):
+    """``(address, shape, strides, dtype)`` of an array's data (NumPy or CuPy)."""
+    data = a.data
+    address = data.ptr if hasattr(data, "ptr") else a.__array_interface__["data"][0]
+    return address, a.shape, a.strides, a.dtype
 
 
 def _activation_steps(xp, dense, b, fuse):

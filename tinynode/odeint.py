@@ -12,9 +12,11 @@ matrix-vector product::
     EEst    = RMS(err / (atol + rtol * max(|y_n|, |y_n+1|)))
 
 so a Tsit5 step costs six evaluations of ``f`` (k_1 is the previous step's
-k_7), six products, six copies and a handful of calls for the error norm, and
-exactly one device-to-host synchronisation: reading ``EEst`` to decide
-acceptance. Time and step size are Python floats (float64) throughout; the
+k_7), six products, a handful of calls for the error norm, and exactly one
+device-to-host synchronisation: reading ``EEst`` to decide acceptance. A
+:class:`~tinynode.VectorField` writes each ``k_i`` straight into its row of
+``B`` (:meth:`~tinynode.VectorField.freeze`); any other ``f`` returns a fresh
+array, which is checked and copied there. Time and step size are Python floats (float64) throughout; the
 state keeps its own dtype.
 
 The step-size controller (:mod:`tinynode.stepsize`) alone decides accept or
@@ -30,6 +32,7 @@ import numpy as np
 from . import fused, tableaus
 from .backend import array_module, item
 from .errors import ArgumentError, DTypeError, MaxStepsExceeded, NonFiniteError, ShapeError, StepSizeUnderflow
+from .field import VectorField
 from .stepsize import PIController, initial_step
 
 __all__ = ["solve", "Solution", "integrate"]
@@ -79,7 +82,7 @@ class DenseOutput:
         self.ts, self.hs, self.buffers = [], [], []
         self._direction = 1.0 if t1 > t0 else -1.0
         self._keys = []  # direction * t_n, increasing: what bisect searches
-        self._polys = {}  # step index -> its polynomial's coefficients (the last two steps used)
+        self._polys = {}  # step index -> its polynomial's coefficients (at most two steps kept)
 
     def append(self, t, h, B):
         self._keys.append(self._direction * t)
@@ -95,7 +98,7 @@ class DenseOutput:
         so the step's coefficients ``C = P(h) @ [y_n, k_1..k_s]`` are computed
         once and each evaluation is the single product ``[1, theta, ..] @ C``.
         An adjoint asks for many times inside one step before moving on to the
-        next, so only the last two steps' ``C`` are kept.
+        next, so at most two steps' ``C`` are kept (a third clears them).
         """
         n = self._step_of(t)
         C = self._coefficients(n)
@@ -105,11 +108,12 @@ class DenseOutput:
     def at_many(self, times):
         """The flat states at several times, ``(len(times), N)``: one product per step touched.
 
-        The times must be sorted along some direction (an adjoint's stage times
-        are), so those in one step form one block of rows.
+        Times in the same step are taken together when they are next to each
+        other, as an adjoint's stage times (sorted along the direction) are;
+        any order gives the same values.
         """
         steps = [self._step_of(t) for t in times]
-        C = self._coefficients(steps[0])
+        C = self._coefficients(steps[0] if steps else len(self.ts) - 1)
         xp = array_module(C)
         out = xp.empty((len(times), C.shape[1]), dtype=C.dtype)
         start = 0
@@ -206,15 +210,16 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
       direction of integration; ``t1`` is always one);
     * ``on_tstop(t, y) -> bool``: called on landing at each tstop before t1 with the flat
       state; return True if it changed ``y`` (a jump), so FSAL is re-evaluated;
-    * ``on_attempt(times)`` before each step attempt, with the times
-      ``t_n + c_i h`` at which it will evaluate ``f`` (``t_n`` itself only when
-      k_1 is not already known): an adjoint prepares all its stages at once there;
+    * ``on_attempt(times)`` before each step attempt that evaluates ``f``, with
+      the times ``t_n + c_i h`` at which it will (``t_n`` itself only when k_1
+      is not already known; a time appears twice where two ``c_i`` are equal,
+      as Tsit5's last two): an adjoint prepares all its stages at once there;
     * ``error_size``: only the first ``error_size`` entries enter the error
       norm (the seminorm of Kidger, Chen and Lyons 2021);
     * ``f0``: ``f(t0, y0)`` if the caller already has it;
     * ``f_into(t, y, out)``: ``f`` writing into ``out`` (a row of the stage
-      buffer), which saves a copy per stage; a field with ``freeze`` (a
-      :class:`~tinynode.VectorField`) provides one itself.
+      buffer), which saves a copy per stage; a :class:`~tinynode.VectorField`
+      provides one itself (:meth:`~tinynode.VectorField.freeze`).
 
     Returns ``(y1, stats)`` with ``y1`` the flat final state (a fresh array).
     """
@@ -258,7 +263,7 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
     fuse_norm = fused.enabled(xp) and isinstance(rtol_m, float) and isinstance(atol_m, float)
     c = [float(ci) for ci in tableau.c]
     # A field that can be frozen for this solve (tinynode.VectorField) writes f straight into a row of B.
-    frozen = f.freeze(params, shape, dtype) if f_into is None and hasattr(f, "freeze") else None
+    frozen = f.freeze(params, shape, dtype) if f_into is None and isinstance(f, VectorField) else None
     into = f_into if frozen is None else frozen.into
 
     # The first stage, the finiteness of the start, and the initial step.
@@ -297,7 +302,7 @@ def integrate(f, y0, t0, t1, params=None, *, tableau=tableaus.TSIT5, controller=
         if landing:
             h = next_stop - t
         times = [t + ci * h for ci in c]
-        if on_attempt is not None:
+        if on_attempt is not None and (s > 1 or not k1_valid):  # (Euler with k_1 known evaluates nothing)
             on_attempt(times if not k1_valid else times[1:])
         if not k1_valid:
             if into is None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import ArgumentError, ShapeError
+from ..field import VectorField
 from ..odeint import integrate
 
 
@@ -98,16 +99,53 @@ def backward_solve(rhs, z0, fwd, sensealg, name, *, on_tstop=None, on_step=None,
 #: most this many entries. Stacking saves array calls, which is what costs for small states (the
 #: tutorial's 128 x 20: a pullback 1.13 -> 0.87 ms); for large ones the arithmetic dominates, and
 #: keeping every stage's activations in memory instead of recomputing them from cache costs more
-#: than the calls it saves (at 1024 x 20: 4.0 -> 5.9 ms). The crossover on the development machine
-#: is near 256 x 20 = 5120 entries.
+#: than the calls it saves (at 1024 x 20: 4.0 -> 5.9 ms). The crossover on the 2-core development
+#: CPU is near 256 x 20 = 5120 entries; on a GPU it has not been measured.
 STACK_STAGES_MAX_ENTRIES = 4096
 
 
-def stacked_stages(fwd):
-    """The forward field frozen for the backward pass, if its stages are worth stacking; else None."""
-    if fwd.n > STACK_STAGES_MAX_ENTRIES or not hasattr(fwd.field, "freeze"):
-        return None
-    return fwd.field.freeze(fwd.params, fwd.shape, fwd.y0.dtype)
+class StackedStages:
+    """A backward step's stages, linearized together (docs/adjoints.md, "Stacked stages").
+
+    All stage times of a backward step, and the forward states there (from the
+    interpolant), are known before the step starts. ``on_attempt(times)`` (the
+    solver's hook) linearizes ``-f`` at all of them in one stacked pass
+    (:class:`tinynode.field.Linearization`); ``vjp_into`` then makes each
+    stage's product ``-v^T df/dy`` (and ``-v^T df/dparams``) from it, a
+    product per layer. Times outside the current step (the first evaluation,
+    the initial step's probe) are the caller's to handle.
+    """
+
+    def __init__(self, frozen, state, shape):
+        self.frozen, self.state, self.shape = frozen, state, tuple(shape)
+        self.index, self.lin = {}, None
+
+    @classmethod
+    def make(cls, fwd, state):
+        """StackedStages for this forward record, or None where stacking does not pay or apply."""
+        if fwd.n > STACK_STAGES_MAX_ENTRIES or not isinstance(fwd.field, VectorField):
+            return None
+        frozen = fwd.field.freeze(fwd.params, fwd.shape, fwd.y0.dtype)
+        return None if frozen is None else cls(frozen, state, fwd.shape)
+
+    def on_attempt(self, times):
+        points = list(dict.fromkeys(times))  # Tsit5 has c = 1 twice
+        ys = self.state.at_many(points).reshape((len(points),) + self.shape)
+        self.lin = self.frozen.linearize(ys, sign=-1.0)
+        self.index = {t: i for i, t in enumerate(points)}
+
+    def vjp_into(self, t, v, out, gparams=None):
+        """``-v^T df/dy`` at a stage time into ``out`` (and the parameter part into ``gparams``);
+        False, doing nothing, if ``t`` is not a stage time of the current attempt."""
+        i = self.index.get(t)
+        if i is None:
+            return False
+        self.lin.vjp(i, v, out=out, gparams=gparams)
+        return True
+
+    def linearize(self, times):
+        """The linearization of ``+f`` at other times (GaussAdjoint's quadrature nodes)."""
+        return self.frozen.linearize(self.state.at_many(times).reshape((len(times),) + self.shape))
 
 
 def vjp_fn(field, need_params=True):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..backend import array_module
 from ..odeint import _combine
-from .common import Observations, backward_solve, flat, stacked_stages, vjp_fn, zeros_params
+from .common import Observations, StackedStages, backward_solve, flat, vjp_fn, zeros_params
 from .interpolating import CheckpointedState
 
 GAUSS_NODES = (-math.sqrt(0.6), 0.0, math.sqrt(0.6))
@@ -52,23 +52,13 @@ class GaussAdjoint:
         stats = {"nf": 0, "nvjp": 0, "nvjp_params": 0, "nf_resolve": 0}
         state = CheckpointedState(fwd, stats) if self.checkpointing else fwd.dense
         state_vjp, full_vjp = vjp_fn(fwd.field, need_params=False), fwd.field.vjp
-        frozen = stacked_stages(fwd)
-        prepared = {"at": {}, "lin": None}
-
-        def on_attempt(times):
-            # as in InterpolatingAdjoint: f linearized at every stage of the step in one stacked pass
-            times = list(dict.fromkeys(times))
-            prepared["lin"] = frozen.linearize(state.at_many(times).reshape((len(times),) + tuple(shape)),
-                                               sign=-1.0)
-            prepared["at"] = {t: i for i, t in enumerate(times)}
+        stages = StackedStages.make(fwd, state)  # as in InterpolatingAdjoint
 
         def rhs_into(t, lam, out):
-            i = prepared["at"].get(t)
-            if i is None:
+            if stages.vjp_into(t, lam, out):
+                stats["nvjp"] += 1
+            else:
                 out[...] = rhs(t, lam, params)
-                return
-            stats["nvjp"] += 1
-            prepared["lin"].vjp(i, lam, out=out)
 
         def rhs(t, lam, p):
             stats["nvjp"] += 1
@@ -83,8 +73,8 @@ class GaussAdjoint:
             taus = [t + (1.0 + x) / 2 * h for x in GAUSS_NODES]
             lams = [_combine(fwd.tableau, B, h, (1.0 + x) / 2) for x in GAUSS_NODES]
             stats["nvjp_params"] += len(taus)
-            if frozen is not None:  # the three nodes in one stacked pass, weighted in one product per layer
-                lin = frozen.linearize(state.at_many(taus).reshape((len(taus),) + tuple(shape)))
+            if stages is not None:  # the three nodes in one stacked pass, weighted in one product per layer
+                lin = stages.linearize(taus)
                 weighted = xp.stack([(h / 2 * w) * lam for lam, w in zip(lams, GAUSS_WEIGHTS)])
                 mu[...] -= lin.param_vjp_sum(weighted)
                 return
@@ -98,8 +88,8 @@ class GaussAdjoint:
 
         lam0, bstats = backward_solve(rhs, obs.at_t1.copy(), fwd, self, self.name, on_tstop=jump,
                                       on_step=quadrature, tstops=obs.tstops,
-                                      on_attempt=None if frozen is None else on_attempt,
-                                      rhs_into=None if frozen is None else rhs_into)
+                                      on_attempt=None if stages is None else stages.on_attempt,
+                                      rhs_into=None if stages is None else rhs_into)
         stats.update(naccept=bstats["naccept"], nreject=bstats["nreject"])
         gparams = None if params is None else mu.reshape(params.shape)
         return obs.finish(lam0).reshape(shape), gparams, stats

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..backend import array_module
 from ..odeint import solve
-from .common import Observations, backward_solve, flat, stacked_stages, zeros_params
+from .common import Observations, StackedStages, backward_solve, flat, zeros_params
 
 
 class CheckpointedState:
@@ -93,25 +93,13 @@ class InterpolatingAdjoint:
         stats = {"nf": 0, "nvjp": 0, "nf_resolve": 0}
         state = CheckpointedState(fwd, stats) if self.checkpointing else fwd.dense
         vjp = fwd.field.vjp
-        frozen = stacked_stages(fwd)
-        prepared = {"at": {}, "lin": None}  # this attempt's stage times -> index into the linearization
+        stages = StackedStages.make(fwd, state)
 
-        def on_attempt(times):
-            # All stage times of a backward step are known before it starts, and so are the
-            # forward states there (the interpolant): linearize f at all of them in one
-            # stacked pass (tinynode.field.Linearization), so each stage is only a product per layer.
-            times = list(dict.fromkeys(times))  # Tsit5 has c = 1 twice
-            ys = state.at_many(times).reshape((len(times),) + tuple(shape))
-            prepared["lin"] = frozen.linearize(ys, sign=-1.0)
-            prepared["at"] = {t: i for i, t in enumerate(times)}
-
-        def rhs_into(t, z, out):
-            i = prepared["at"].get(t)
-            if i is None:
+        def rhs_into(t, z, out):  # a stage: -(df/dy)^T lambda and -(df/dparams)^T lambda, stacked
+            if stages.vjp_into(t, z[:n], out[:n], out[n:] if n_p else None):
+                stats["nvjp"] += 1
+            else:
                 out[...] = rhs(t, z, params)
-                return
-            stats["nvjp"] += 1  # -(df/dy)^T lambda and -(df/dparams)^T lambda from the linearization
-            prepared["lin"].vjp(i, z[:n], out=out[:n], gparams=out[n:] if n_p else None)
 
         def rhs(t, z, p):
             stats["nvjp"] += 1
@@ -130,8 +118,8 @@ class InterpolatingAdjoint:
         z0 = xp.zeros(n + n_p, dtype=dtype)
         z0[:n] = obs.at_t1
         z, bstats = backward_solve(rhs, z0, fwd, self, self.name, on_tstop=jump, tstops=obs.tstops,
-                                   on_attempt=None if frozen is None else on_attempt,
-                                   rhs_into=None if frozen is None else rhs_into,
+                                   on_attempt=None if stages is None else stages.on_attempt,
+                                   rhs_into=None if stages is None else rhs_into,
                                    error_size=n if self.seminorm else None)
         stats.update(naccept=bstats["naccept"], nreject=bstats["nreject"])
         gparams = None if params is None else z[n:].reshape(params.shape)
