@@ -134,6 +134,7 @@ def call_costs(repeat=3000):
 
 
 def main(argv=None):
+    """Print the budget and the bare calls; ``--json`` also writes them (benchmarks.compare reads it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1500, help="MNIST sample size (0.9 of it trains)")
     parser.add_argument("--controller", choices=["pi", "i"], default="pi")

@@ -302,7 +302,8 @@ def write_docs(results, docs_path, plot_path):
          "side by side, on one machine. Regenerate this page (about 9 minutes on 2 cores) with", "",
          "```", "pip install -e \".[bench]\"", "python -m benchmarks.compare", "```", "",
          "(`--quick` for a 1-round smoke test at N = 1,500; `--rounds`, `--sizes`, `--configs`, `--only "
-         "mnist|count|fashion|overhead|breakdown` for pieces; `--docs-only` rewrites this page from the stored results).", "",
+         "mnist|count|fashion|overhead|breakdown` for pieces; `--docs-only` rewrites this page from the stored "
+         "results).", "",
          "## The machine", ""]
     L += _machine_lines(m)
     pieces = results.get("pieces", {})

@@ -188,3 +188,32 @@ def test_a_new_view_of_the_same_parameters_keeps_the_binding_and_its_tiles():
     copy = view.copy()  # other memory: bound anew
     np.testing.assert_allclose(field(0.0, y, copy), mlp(copy, y), rtol=1e-14)
     assert field._bound is not bound
+
+
+@given(widths=st.lists(st.integers(1, 5), min_size=2, max_size=4), batch=st.integers(1, 3),
+       points=st.integers(1, 3), acts=st.lists(st.sampled_from(ACTS), min_size=3, max_size=3),
+       seed=st.integers(0, 2**16))
+def test_linearization_matches_finite_differences(widths, batch, points, acts, seed):
+    """The stacked VJPs against central differences of f itself, in float64 (not only against field.vjp)."""
+    widths[-1] = widths[0]
+    net = _mlp(widths, acts)
+    field = tn.VectorField(net)
+    rng = np.random.default_rng(seed)
+    params = random_params(net, seed, np, np.float64)
+    ys = rng.standard_normal((points, batch, widths[0]))
+    vs = rng.standard_normal(ys.shape)
+    lin = field.freeze(params, ys.shape[1:], ys.dtype).linearize(ys, sign=-1.0)
+    eps = 1e-6
+    dp = rng.standard_normal(params.shape)
+    for i in range(points):
+        dy = rng.standard_normal(ys.shape[1:])
+        gparams = np.empty_like(params)
+        gy = lin.vjp(i, vs[i], gparams=gparams)
+        fd_y = np.sum(vs[i] * (field(0.0, ys[i] + eps * dy, params) - field(0.0, ys[i] - eps * dy, params))) / (2 * eps)
+        fd_p = np.sum(vs[i] * (field(0.0, ys[i], params + eps * dp) - field(0.0, ys[i], params - eps * dp))) / (2 * eps)
+        assert abs(np.sum(gy * dy) + fd_y) <= 1e-6 * (1 + abs(fd_y))     # sign = -1
+        assert abs(np.sum(gparams * dp) + fd_p) <= 1e-6 * (1 + abs(fd_p))
+    total = lin.param_vjp_sum(vs)
+    fd_sum = sum(np.sum(vs[i] * (field(0.0, ys[i], params + eps * dp) - field(0.0, ys[i], params - eps * dp)))
+                 for i in range(points)) / (2 * eps)
+    assert abs(np.sum(total * dp) + fd_sum) <= 1e-6 * (1 + abs(fd_sum))

@@ -16,8 +16,8 @@ k_7), six products, a handful of calls for the error norm, and exactly one
 device-to-host synchronisation: reading ``EEst`` to decide acceptance. A
 :class:`~tinynode.VectorField` writes each ``k_i`` straight into its row of
 ``B`` (:meth:`~tinynode.VectorField.freeze`); any other ``f`` returns a fresh
-array, which is checked and copied there. Time and step size are Python floats (float64) throughout; the
-state keeps its own dtype.
+array, which is checked and copied there. Time and step size are Python floats
+(float64) throughout; the state keeps its own dtype.
 
 The step-size controller (:mod:`tinynode.stepsize`) alone decides accept or
 reject; the tableau (:mod:`tinynode.tableaus`) alone knows the coefficients.

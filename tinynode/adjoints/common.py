@@ -129,6 +129,7 @@ class StackedStages:
         return None if frozen is None else cls(frozen, state, fwd.shape)
 
     def on_attempt(self, times):
+        """The solver's hook: linearize at this attempt's stage times (each distinct time once)."""
         points = list(dict.fromkeys(times))  # Tsit5 has c = 1 twice
         ys = self.state.at_many(points).reshape((len(points),) + self.shape)
         self.lin = self.frozen.linearize(ys, sign=-1.0)
