@@ -66,18 +66,20 @@ def main(argv=None):
             t0 = time.perf_counter()
             fstats, bstats = gradient(field, params, y0, gy, alg, 1e-3)
             times.append(time.perf_counter() - t0)
-        peak = peak_memory(lambda: gradient(field, params, y0, gy, alg, 1e-3))
+        peak = peak_memory(lambda alg=alg: gradient(field, params, y0, gy, alg, 1e-3))
         bwd_nf = bstats.get("nf", 0) + bstats.get("nf_resolve", 0)
         bwd_vjp = bstats["nvjp"] + bstats.get("nvjp_params", 0)
-        print(f"{name:<28} {np.median(times) * 1e3:>8.2f} {fstats['nf']:>7} {bwd_vjp:>8} {bwd_nf:>7} "
-              f"{fstats['naccept']:>4}/{bstats['naccept']:<5} {peak / 1024:>9.0f}")
+        print(
+            f"{name:<28} {np.median(times) * 1e3:>8.2f} {fstats['nf']:>7} {bwd_vjp:>8} {bwd_nf:>7} "
+            f"{fstats['naccept']:>4}/{bstats['naccept']:<5} {peak / 1024:>9.0f}"
+        )
     print()
     print("Peak memory (KiB) as the number of forward steps grows (tighter tolerances):")
     tols = [1e-3, 1e-4, 1e-5, 1e-6]
     steps = [gradient(field, params, y0, gy, METHODS["discrete"], tol)[0]["naccept"] for tol in tols]
     print(f"{'method':<28} " + " ".join(f"{s:>7} st" for s in steps))
     for name, alg in METHODS.items():
-        peaks = [peak_memory(lambda: gradient(field, params, y0, gy, alg, tol)) / 1024 for tol in tols]
+        peaks = [peak_memory(lambda alg=alg, tol=tol: gradient(field, params, y0, gy, alg, tol)) / 1024 for tol in tols]
         print(f"{name:<28} " + " ".join(f"{p:>10.0f}" for p in peaks))
 
 

@@ -36,6 +36,7 @@ def _timed(fn, store):
         out = fn(*args, **kwargs)
         store.append(time.perf_counter() - t0)
         return out
+
     return wrapper
 
 
@@ -60,8 +61,19 @@ def per_batch(n, controller, epochs=9):
         counts.append((record.forward_nf, record.backward_nvjp + record.backward_nf))
 
     try:
-        fit(model, params, opt, state, train, DataLoader(xtr, ytr, 128), DataLoader(xte, yte, 128),
-            epochs=epochs, out=None, progress=False, on_epoch=on_epoch)
+        fit(
+            model,
+            params,
+            opt,
+            state,
+            train,
+            DataLoader(xtr, ytr, 128),
+            DataLoader(xte, yte, 128),
+            epochs=epochs,
+            out=None,
+            progress=False,
+            on_epoch=on_epoch,
+        )
     finally:
         neural_ode.NeuralODE.forward, neural_ode.NeuralODE.backward = orig_forward, orig_backward
     nb = batches[0]
@@ -71,9 +83,16 @@ def per_batch(n, controller, epochs=9):
     b = statistics.median(bwd[steady])
     fwd_nf = statistics.median(c[0] for c in counts[1:]) / nb
     bwd_calls = statistics.median(c[1] for c in counts[1:]) / nb
-    return {"batch_s": batch_s, "ode_forward_s": f, "ode_backward_s": b, "rest_s": batch_s - f - b,
-            "forward_evaluations": fwd_nf, "backward_vjps": bwd_calls, "steady_epoch_s": batch_s * nb,
-            "batches_per_epoch": nb}
+    return {
+        "batch_s": batch_s,
+        "ode_forward_s": f,
+        "ode_backward_s": b,
+        "rest_s": batch_s - f - b,
+        "forward_evaluations": fwd_nf,
+        "backward_vjps": bwd_calls,
+        "steady_epoch_s": batch_s * nb,
+        "batches_per_epoch": nb,
+    }
 
 
 def call_costs(repeat=3000):
@@ -81,16 +100,15 @@ def call_costs(repeat=3000):
     model = tutorial_model()
     params = model.init(0)
     ode = model.layers[2]
-    offset = model.offsets[2]
-    p = params[offset: offset + ode.num_params]
+    p = model.params_of(params, 2)
     rng = np.random.default_rng(0)
     y = np.tanh(0.5 * rng.standard_normal((128, 20))).astype(np.float32)
     v = (0.01 * rng.standard_normal((128, 20))).astype(np.float32)
     field = ode.field
-    frozen = field.freeze(p, y.shape, y.dtype)
-    out = np.empty_like(y)
-    ys = np.stack([y] * 6)
-    lin = frozen.linearize(ys, sign=-1.0)
+    bound = field.bind(p, y.shape, y.dtype)  # the MLP fast path, as one solve uses it (tinynode.fastmlp)
+    out = np.empty_like(y).reshape(-1)
+    ys = np.stack([y.reshape(-1)] * 6)
+    lin = bound.linearize(ys, sign=-1.0)
     grads = np.empty_like(p)
 
     def t(fn):
@@ -102,8 +120,9 @@ def call_costs(repeat=3000):
 
     # The rest of a batch, bare: the two dense layers forward and backward, the loss, Adam, the batch.
     from tinynode.losses import logit_cross_entropy_grad
+
     dense_in, dense_out = model.layers[1], model.layers[3]
-    p_in, p_out = params[:dense_in.num_params], params[model.offsets[3]:]
+    p_in, p_out = model.params_of(params, 1), model.params_of(params, 3)
     images = (rng.random((1500, 28, 28)) * 255).astype(np.uint8)
     batches = iter(())
     loader = DataLoader(images, np.zeros(1500, np.uint8), batch_size=128, drop_last=True)
@@ -120,17 +139,19 @@ def call_costs(repeat=3000):
         h, ctx_in = dense_in.forward(p_in, x[0].reshape(128, -1))
         logits, ctx_out = dense_out.forward(p_out, h)
         _, g_logits = logit_cross_entropy_grad(logits, x[1])
-        dense_out.backward(p_out, ctx_out, g_logits, out=g_all[model.offsets[3]:])
-        dense_in.backward(p_in, ctx_in, h, out=g_all[:dense_in.num_params], need_gx=False)
+        model.params_of(g_all, 3)[...] = dense_out.backward(p_out, ctx_out, g_logits)[1]
+        model.params_of(g_all, 1)[...] = dense_in.backward(p_in, ctx_in, h, need_gx=False)[1]
         opt.step(params_copy, g_all, opt_state)
 
-    return {"evaluation_s": t(lambda: frozen.into(0.0, y, out)),
-            "rest_bare_s": t(rest),
-            "evaluation_unfrozen_s": t(lambda: field(0.0, y, p)),
-            "vjp_from_scratch_s": t(lambda: field.vjp(0.0, y, p, v)),
-            "linearize_6_points_s": t(lambda: frozen.linearize(ys, sign=-1.0)),
-            "vjp_through_linearization_s": t(lambda: lin.vjp(2, v, out=out, gparams=grads)),
-            "numpy_add_128x20_s": t(lambda: np.add(y, y, out=out))}
+    return {
+        "evaluation_s": t(lambda: bound.into(0.0, y.reshape(-1), out)),
+        "rest_bare_s": t(rest),
+        "evaluation_unfrozen_s": t(lambda: field(0.0, y, p)),
+        "vjp_from_scratch_s": t(lambda: field.vjp(0.0, y, p, v)),
+        "linearize_6_points_s": t(lambda: bound.linearize(ys, sign=-1.0)),
+        "vjp_through_linearization_s": t(lambda: lin.vjp(2, v.reshape(-1), out=out, gparams=grads)),
+        "numpy_add_128x20_s": t(lambda: np.add(y, y, out=out.reshape(y.shape))),
+    }
 
 
 def main(argv=None):
@@ -146,11 +167,15 @@ def main(argv=None):
         budget = per_batch(args.n, args.controller, args.epochs)
         costs = call_costs(args.repeat)
     us = 1e6
-    print(f"tinynode, InterpolatingAdjoint, {args.controller.upper()} controller, N = {args.n}: "
-          f"steady epoch {budget['steady_epoch_s']:.4f} s = {budget['batches_per_epoch']} batches of "
-          f"{budget['batch_s'] * us:.0f} us")
-    print(f"  ODE forward solve  {budget['ode_forward_s'] * us:6.0f} us  ({budget['forward_evaluations']:.1f} "
-          "evaluations)")
+    print(
+        f"tinynode, InterpolatingAdjoint, {args.controller.upper()} controller, N = {args.n}: "
+        f"steady epoch {budget['steady_epoch_s']:.4f} s = {budget['batches_per_epoch']} batches of "
+        f"{budget['batch_s'] * us:.0f} us"
+    )
+    print(
+        f"  ODE forward solve  {budget['ode_forward_s'] * us:6.0f} us  ({budget['forward_evaluations']:.1f} "
+        "evaluations)"
+    )
     print(f"  ODE backward pass  {budget['ode_backward_s'] * us:6.0f} us  ({budget['backward_vjps']:.1f} VJPs)")
     print(f"  everything else    {budget['rest_s'] * us:6.0f} us  (dense layers, loss, Adam, the batch)")
     print("bare calls at batch 128:")

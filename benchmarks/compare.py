@@ -2,7 +2,8 @@
 
     python -m benchmarks.compare                     # everything (about 9 min on 2 cores), then the page
     python -m benchmarks.compare --quick             # one round at N = 1500, no Fashion-MNIST, no overhead
-    python -m benchmarks.compare --only mnist --sizes 1500 --rounds 3 --configs tinynode-interpolating torchdiffeq-adjoint
+    python -m benchmarks.compare --only mnist --sizes 1500 --rounds 3 --configs tinynode-interpolating diffrax-backsolve
+    python -m benchmarks.compare --baseline /tmp/tinynode-base   # also against an older checkout of tinynode
     python -m benchmarks.compare --docs-only         # rewrite docs/benchmarks.md from benchmarks/results/latest.json
 
 Needs the peers installed beside tinynode (the ``bench`` extra; a missing
@@ -45,53 +46,29 @@ import time
 from importlib import metadata
 
 from benchmarks import timing
+from benchmarks.configs import (
+    BASELINE_OVERHEAD_BATCH,
+    BASELINE_STEADY_LIMIT,
+    BASELINE_SYSTEM,
+    CONFIGS,
+    DEFAULT_FASTEST,
+    OVERHEAD_WORKERS,
+    PACKAGES,
+    PEERS,
+    REFERENCE,
+    baseline_key,
+    config_of,
+    current_key,
+    is_baseline,
+    tinynode_keys,
+)
+from benchmarks.report import write_docs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 LATEST = os.path.join(RESULTS, "latest.json")
 DOCS = os.path.join(ROOT, "docs", "benchmarks.md")
 PLOT = os.path.join(ROOT, "docs", "img", "benchmark_epochs.png")
-
-REFERENCE = "tinynode-interpolating"
-
-#: key -> (system, worker module, worker config, the library it needs, a one-line description)
-CONFIGS = {
-    "tinynode-interpolating": ("tinynode", "benchmarks.tinynode_mnist", "interpolating", "tinynode",
-                               "Tsit5, PI controller (OrdinaryDiffEq's), InterpolatingAdjoint"),
-    "tinynode-gauss": ("tinynode", "benchmarks.tinynode_mnist", "gauss", "tinynode",
-                       "Tsit5, PI, GaussAdjoint"),
-    "tinynode-backsolve": ("tinynode", "benchmarks.tinynode_mnist", "backsolve", "tinynode",
-                           "Tsit5, PI, BacksolveAdjoint"),
-    "tinynode-discrete": ("tinynode", "benchmarks.tinynode_mnist", "discrete", "tinynode",
-                          "Tsit5, PI, DiscreteAdjoint"),
-    "tinynode-interpolating-i": ("tinynode", "benchmarks.tinynode_mnist", "interpolating-i", "tinynode",
-                                 "Tsit5, I controller, InterpolatingAdjoint"),
-    "torchdiffeq-adjoint": ("torchdiffeq", "benchmarks.peers.torchdiffeq_mnist", "adjoint", "torchdiffeq",
-                            "dopri5, odeint_adjoint (backsolve)"),
-    "torchdiffeq-direct": ("torchdiffeq", "benchmarks.peers.torchdiffeq_mnist", "direct", "torchdiffeq",
-                           "dopri5, odeint (autograd through the solver)"),
-    "diffrax-backsolve": ("diffrax", "benchmarks.peers.diffrax_mnist", "backsolve", "diffrax",
-                          "Tsit5, PIDController (I), BacksolveAdjoint, jit"),
-    "diffrax-recursive": ("diffrax", "benchmarks.peers.diffrax_mnist", "recursive", "diffrax",
-                          "Tsit5, PIDController (I), RecursiveCheckpointAdjoint, jit"),
-    "torchode-autodiff": ("torchode", "benchmarks.peers.torchode_mnist", "autodiff-joint", "torchode",
-                          "Tsit5, IntegralController, AutoDiffAdjoint, joint batch (1, 20 B)"),
-}
-PEERS = ("torchdiffeq", "diffrax", "torchode")
-#: The fastest configuration of each peer when no measurement says otherwise (from earlier runs of this benchmark).
-DEFAULT_FASTEST = {"torchdiffeq": "torchdiffeq-direct", "diffrax": "diffrax-backsolve",
-                   "torchode": "torchode-autodiff"}
-OVERHEAD_WORKERS = {"tinynode": "benchmarks.tinynode_mnist", "torchdiffeq": "benchmarks.peers.torchdiffeq_mnist",
-                    "torchode": "benchmarks.peers.torchode_mnist", "diffrax": "benchmarks.peers.diffrax_mnist"}
-PACKAGES = ("tinynode", "numpy", "torch", "torchdiffeq", "torchode", "sympy", "jax", "jaxlib", "diffrax",
-            "equinox", "optax", "matplotlib")
-#: The targets the issue set, at N = 1500: (metric, peer configs ("fastest": the peer's fastest), at most).
-TARGETS = [
-    ("steady", "diffrax-fastest", 0.5, "median steady epoch <= 0.5x diffrax's fastest configuration"),
-    ("steady", "torchdiffeq-adjoint", 0.2, "median steady epoch <= 0.2x torchdiffeq odeint_adjoint"),
-    ("wall", "torchdiffeq-fastest", 0.3, "whole process <= 0.3x torchdiffeq's (fastest configuration)"),
-    ("wall", "diffrax-fastest", 0.1, "whole process <= 0.1x diffrax's (fastest configuration)"),
-]
 
 
 def log(*a):
@@ -100,19 +77,74 @@ def log(*a):
 
 # ----------------------------------------------------------------------------- running workers
 
+
 def available(key):
-    return importlib.util.find_spec(CONFIGS[key][3]) is not None
+    return importlib.util.find_spec(config_of(key)[3]) is not None
 
 
-def run_worker(module, args, out_path, timeout):
-    """Run ``python -m module args`` as its own process; wall time and peak RSS measured from outside."""
+def baseline_info(directory):
+    """What ``--baseline DIR`` points at: its absolute path and, when it is a git checkout, its commit."""
+    directory = os.path.abspath(directory)
+    if not os.path.isfile(os.path.join(directory, "tinynode", "__init__.py")):
+        raise SystemExit(f"--baseline {directory}: no tinynode/__init__.py there (a checkout of tinynode is needed)")
+    info = {"dir": directory, "commit": None, "subject": None}
+    try:
+        res = subprocess.run(
+            ["git", "-C", directory, "log", "-1", "--format=%H%n%s"], capture_output=True, text=True, timeout=30
+        )
+        if res.returncode == 0:
+            commit, _, subject = res.stdout.strip().partition("\n")
+            info.update(commit=commit, subject=subject)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def baseline_path(directory, tmp):
+    """A folder whose ``tinynode`` is the baseline's and whose ``benchmarks`` is this tree's (symbolic links).
+
+    A baseline worker runs with it as its working directory and first on its
+    ``PYTHONPATH``, so ``import tinynode`` finds the baseline checkout's
+    package while the workers, the workload and the timing helpers stay this
+    tree's: both systems run the same benchmark code.
+    """
+    path = os.path.join(tmp, "baseline-path")
+    os.makedirs(path, exist_ok=True)
+    os.symlink(os.path.join(directory, "tinynode"), os.path.join(path, "tinynode"))
+    os.symlink(os.path.join(ROOT, "benchmarks"), os.path.join(path, "benchmarks"))
+    return path
+
+
+def tinynode_expected(key_or_system, baseline):
+    """The real folder a worker of this configuration (or overhead system) must import tinynode from."""
+    if key_or_system == BASELINE_SYSTEM or is_baseline(key_or_system):
+        return os.path.realpath(os.path.join(baseline["dir"], "tinynode"))
+    return os.path.realpath(os.path.join(ROOT, "tinynode"))
+
+
+def check_tinynode(info, reported, expected):
+    """Mark a run failed if its worker imported tinynode from anywhere but ``expected``."""
+    if reported is not None and os.path.realpath(reported) != expected:
+        info["returncode"] = info.get("returncode") or 1
+        info["error"] = f"the worker imported tinynode from {reported}, not from {expected}"
+
+
+def run_worker(module, args, out_path, timeout, path=None):
+    """Run ``python -m module args`` as its own process; wall time and peak RSS measured from outside.
+
+    ``path``: a folder to run in and put first on ``PYTHONPATH`` (:func:`baseline_path`); the repository
+    root by default.
+    """
     env = timing.worker_env(ROOT)
+    if path is not None:
+        env["PYTHONPATH"] = path + os.pathsep + env["PYTHONPATH"]
     log_path = out_path + ".log"
     load_before = os.getloadavg()[0]
     with open(log_path, "wb") as log_file:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                                stdout=log_file, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args], cwd=path or ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
         # Block in wait4 (no polling: a parent that wakes up every few ms steals a core from the
         # worker's 2 BLAS / OpenMP threads, which spin-wait for each other); a timer enforces the timeout.
         killer = threading.Timer(timeout, proc.kill)
@@ -125,21 +157,32 @@ def run_worker(module, args, out_path, timeout):
     proc.returncode = os.waitstatus_to_exitcode(status)
     with open(log_path, "rb") as f:
         output = f.read().decode("utf-8", "replace")
-    info = {"wall_s": wall, "maxrss_kib": usage.ru_maxrss, "user_s": usage.ru_utime, "sys_s": usage.ru_stime,
-            "returncode": proc.returncode, "loadavg_before": load_before}
+    info = {
+        "wall_s": wall,
+        "maxrss_kib": usage.ru_maxrss,
+        "user_s": usage.ru_utime,
+        "sys_s": usage.ru_stime,
+        "returncode": proc.returncode,
+        "loadavg_before": load_before,
+    }
     if proc.returncode != 0:
         info["error"] = output[-3000:]
     return info
 
 
-def train_run(key, data, epochs, tmp, tag, timeout):
-    system, module, config, _, _ = CONFIGS[key]
+def train_run(key, data, epochs, tmp, tag, timeout, baseline=None):
+    """One training run of configuration ``key`` (a baseline key runs against ``baseline``, see :func:`main`)."""
+    system, module, config, _, _ = config_of(key)
     out = os.path.join(tmp, f"{tag}-{key}.json")
-    info = run_worker(module, ["--data", data, "--out", out, "--config", config, "--epochs", str(epochs)], out,
-                      timeout)
+    path = baseline["path"] if is_baseline(key) else None
+    info = run_worker(
+        module, ["--data", data, "--out", out, "--config", config, "--epochs", str(epochs)], out, timeout, path
+    )
     if info["returncode"] == 0:
         with open(out) as f:
             info.update(json.load(f))
+        if system in ("tinynode", BASELINE_SYSTEM):
+            check_tinynode(info, info.get("tinynode_from"), tinynode_expected(key, baseline))
     info["key"] = key
     return info
 
@@ -173,31 +216,52 @@ def summarize(runs_by_key, reference=REFERENCE):
             "wall": spread([r["wall_s"] for r in runs]),
             "imports": spread([r.get("imports_s") for r in runs]),
             "maxrss_mib": spread([r["maxrss_kib"] / 1024 for r in runs]),
-            "nfe_fwd": spread([statistics.median([e["nfe_fwd"] for e in r["epochs"]]) for r in runs
-                               if r["epochs"][0]["nfe_fwd"] is not None]),
-            "nfe_bwd": spread([statistics.median([e["nfe_bwd"] for e in r["epochs"]]) for r in runs
-                               if r["epochs"][0]["nfe_bwd"] is not None]),
-            "train_acc": last[-1]["train_acc"], "test_acc": last[-1]["test_acc"], "loss": last[-1]["loss"],
+            "nfe_fwd": spread(
+                [
+                    statistics.median([e["nfe_fwd"] for e in r["epochs"]])
+                    for r in runs
+                    if r["epochs"][0]["nfe_fwd"] is not None
+                ]
+            ),
+            "nfe_bwd": spread(
+                [
+                    statistics.median([e["nfe_bwd"] for e in r["epochs"]])
+                    for r in runs
+                    if r["epochs"][0]["nfe_bwd"] is not None
+                ]
+            ),
+            "train_acc": last[-1]["train_acc"],
+            "test_acc": last[-1]["test_acc"],
+            "loss": last[-1]["loss"],
             "epoch_times_last_run": [e["time"] for e in last],
-            "nfe_method": runs[-1].get("nfe_method"), "notes": runs[-1].get("notes"),
+            "nfe_method": runs[-1].get("nfe_method"),
+            "notes": runs[-1].get("notes"),
             "versions": runs[-1].get("versions"),
         }
         out[key] = s
-    ref_runs = {r["round"]: r for r in ok.get(reference, [])}
     for key, runs in ok.items():
         if key == reference or out[key].get("failed"):
             continue
-        ratios = {"steady": [], "wall": [], "first": []}
-        for r in runs:
-            ref = ref_runs.get(r["round"])
-            if ref is None:
-                continue
-            if steady(ref) is not None and steady(r):
-                ratios["steady"].append(steady(ref) / steady(r))
-            ratios["wall"].append(ref["wall_s"] / r["wall_s"])
-            ratios["first"].append(ref["epochs"][0]["time"] / r["epochs"][0]["time"])
-        out[key]["ratio_vs_reference"] = {m: spread(v) for m, v in ratios.items()}
+        out[key]["ratio_vs_reference"] = _ratios(ok.get(reference, []), runs)
+        if is_baseline(key) and ok.get(current_key(key)):
+            # current / baseline, within each round (for the reference's baseline the same as the above)
+            out[key]["ratio_vs_current"] = _ratios(ok[current_key(key)], runs)
     return out
+
+
+def _ratios(ref_runs, runs):
+    """Spreads of ref / run (steady epoch, whole process, first epoch) over the rounds both ran."""
+    by_round = {r["round"]: r for r in ref_runs}
+    ratios = {"steady": [], "wall": [], "first": []}
+    for r in runs:
+        ref = by_round.get(r["round"])
+        if ref is None:
+            continue
+        if steady(ref) is not None and steady(r):
+            ratios["steady"].append(steady(ref) / steady(r))
+        ratios["wall"].append(ref["wall_s"] / r["wall_s"])
+        ratios["first"].append(ref["epochs"][0]["time"] / r["epochs"][0]["time"])
+    return {m: spread(v) for m, v in ratios.items()}
 
 
 def fastest_of(summary, system):
@@ -211,48 +275,80 @@ def fastest_of(summary, system):
     return best
 
 
-def run_interleaved(keys, data, epochs, rounds, tmp, tag, timeout):
+def run_interleaved(keys, data, epochs, rounds, tmp, tag, timeout, baseline=None):
     runs = {k: [] for k in keys}
     for rnd in range(rounds):
         for key in keys:
-            r = train_run(key, data, epochs, tmp, f"{tag}-r{rnd}", timeout)
+            r = train_run(key, data, epochs, tmp, f"{tag}-r{rnd}", timeout, baseline)
             r["round"] = rnd
             runs[key].append(r)
             st = steady(r)
-            log(f"  [{tag} round {rnd + 1}/{rounds}] {key:26s} "
+            log(
+                f"  [{tag} round {rnd + 1}/{rounds}] {key:35s} "
                 + (f"steady {st:.4f}s " if st is not None else "")
                 + (f"first {r['epochs'][0]['time']:.3f}s " if r.get("epochs") else "")
                 + f"wall {r['wall_s']:.2f}s rss {r['maxrss_kib'] / 1024:.0f}MiB"
-                + ("" if r["returncode"] == 0 else f"  FAILED rc={r['returncode']}"))
+                + ("" if r["returncode"] == 0 else f"  FAILED rc={r['returncode']}")
+            )
     return runs
 
 
 # ----------------------------------------------------------------------------- the pieces
 
+
 def piece_mnist(args, tmp, keys):
     from benchmarks import workload
+
     section = {}
     for n in args.sizes:
         data = os.path.join(tmp, f"mnist-{n}.npz")
         sizes = workload.prepare(data, n)
-        log(f"MNIST N = {n} ({sizes['n_train']} train / {sizes['n_test']} test), {args.rounds} rounds, "
-            f"{len(keys)} configurations")
-        runs = run_interleaved(keys, data, args.epochs, args.rounds, tmp, f"n{n}", args.timeout)
+        log(
+            f"MNIST N = {n} ({sizes['n_train']} train / {sizes['n_test']} test), {args.rounds} rounds, "
+            f"{len(keys)} configurations"
+        )
+        runs = run_interleaved(keys, data, args.epochs, args.rounds, tmp, f"n{n}", args.timeout, args.baseline)
         summary = summarize(runs)
-        section[str(n)] = {"sizes": sizes, "rounds": args.rounds, "epochs": args.epochs, "order": keys,
-                           "summary": summary, "fastest": {p: fastest_of(summary, p) for p in PEERS},
-                           "runs": {k: [_slim(r) for r in v] for k, v in runs.items()}}
+        section[str(n)] = {
+            "sizes": sizes,
+            "rounds": args.rounds,
+            "epochs": args.epochs,
+            "order": keys,
+            "summary": summary,
+            "fastest": {p: fastest_of(summary, p) for p in PEERS},
+            "runs": {k: [_slim(r) for r in v] for k, v in runs.items()},
+        }
+        if any(is_baseline(k) for k in keys):
+            section[str(n)]["baseline"] = _baseline_record(args.baseline)
     return section
 
 
+def _baseline_record(baseline):
+    """What a section stores about the baseline it ran against (not the temporary path)."""
+    return {k: baseline[k] for k in ("dir", "commit", "subject")}
+
+
 def _slim(run):
-    keep = ("round", "wall_s", "maxrss_kib", "user_s", "sys_s", "returncode", "loadavg_before", "imports_s",
-            "in_process_s", "epochs", "error")
+    keep = (
+        "round",
+        "wall_s",
+        "maxrss_kib",
+        "user_s",
+        "sys_s",
+        "returncode",
+        "loadavg_before",
+        "imports_s",
+        "in_process_s",
+        "epochs",
+        "error",
+        "tinynode_from",
+    )
     return {k: run[k] for k in keep if k in run}
 
 
 def piece_fashion(args, tmp, previous):
     from benchmarks import workload
+
     fastest = dict(DEFAULT_FASTEST)
     source = "defaults (the fastest in earlier runs of this benchmark)"
     mnist = (previous or {}).get("mnist") or {}
@@ -263,43 +359,126 @@ def piece_fashion(args, tmp, previous):
         source = f"fastest median steady epoch at N = {n} in the MNIST results"
     keys = [REFERENCE] + [fastest[p] for p in PEERS]
     keys = [k for k in keys if k in args.configs and available(k)]
+    if args.baseline and REFERENCE in keys:
+        keys.insert(1, baseline_key(REFERENCE))
     data = os.path.join(tmp, "fashion.npz")
     try:
         sizes = workload.prepare(data, None, dataset="fashion-mnist")
     except Exception as e:  # noqa: BLE001 (no Fashion-MNIST on this machine: say so and go on)
         log(f"Fashion-MNIST skipped: {e}")
         return {"skipped": str(e)}
-    log(f"Fashion-MNIST ({sizes['n_train']} train / {sizes['n_test']} test), 1 epoch, {args.fashion_rounds} "
-        f"round(s): {', '.join(keys)} (chosen by {source})")
-    runs = run_interleaved(keys, data, 1, args.fashion_rounds, tmp, "fashion", args.timeout)
-    return {"sizes": sizes, "rounds": args.fashion_rounds, "epochs": 1, "order": keys, "chosen_by": source,
-            "summary": summarize(runs), "runs": {k: [_slim(r) for r in v] for k, v in runs.items()}}
+    log(
+        f"Fashion-MNIST ({sizes['n_train']} train / {sizes['n_test']} test), 1 epoch, {args.fashion_rounds} "
+        f"round(s): {', '.join(keys)} (chosen by {source})"
+    )
+    runs = run_interleaved(keys, data, 1, args.fashion_rounds, tmp, "fashion", args.timeout, args.baseline)
+    out = {
+        "sizes": sizes,
+        "rounds": args.fashion_rounds,
+        "epochs": 1,
+        "order": keys,
+        "chosen_by": source,
+        "summary": summarize(runs),
+        "runs": {k: [_slim(r) for r in v] for k, v in runs.items()},
+    }
+    if any(is_baseline(k) for k in keys):
+        out["baseline"] = _baseline_record(args.baseline)
+    return out
 
 
 def piece_overhead(args, tmp):
+    """Each system's overhead worker, ``--overhead-rounds`` times interleaved (medians over the rounds).
+
+    With ``--baseline`` tinynode's worker runs a second time per round, right after the current tree's,
+    importing tinynode from the baseline checkout (system :data:`BASELINE_SYSTEM`).
+    """
     from benchmarks import workload
+
     data = os.path.join(tmp, "overhead.npz")
     workload.prepare(data, 200)
-    out = {}
     systems = [s for s in OVERHEAD_WORKERS if any(CONFIGS[k][0] == s and available(k) for k in args.configs)]
-    for system in systems:
-        path = os.path.join(tmp, f"overhead-{system}.json")
-        info = run_worker(OVERHEAD_WORKERS[system], ["overhead", "--data", data, "--repeat", str(args.repeat),
-                                                     "--json", path, "--batch", *map(str, args.batch)],
-                          path, args.timeout)
-        if info["returncode"] == 0:
-            with open(path) as f:
-                out[system] = json.load(f)
-            log(f"overhead {system}: " + ", ".join(f"B={r['batch']}: {r['overhead']:.2f}"
-                                                    for r in out[system]["rows"]))
-        else:
-            out[system] = {"failed": True, "error": info.get("error", "")[-1500:]}
-            log(f"overhead {system}: FAILED")
+    if args.baseline and "tinynode" in systems:
+        systems.insert(systems.index("tinynode") + 1, BASELINE_SYSTEM)
+    runs = {s: [] for s in systems}
+    rounds = max(args.overhead_rounds, 1)
+    for rnd in range(rounds):
+        for system in systems:
+            baseline = system == BASELINE_SYSTEM
+            path = os.path.join(tmp, f"overhead-r{rnd}-{system.replace(' ', '-')}.json")
+            info = run_worker(
+                OVERHEAD_WORKERS["tinynode" if baseline else system],
+                [
+                    "overhead",
+                    "--data",
+                    data,
+                    "--repeat",
+                    str(args.repeat),
+                    "--json",
+                    path,
+                    "--batch",
+                    *map(str, args.batch),
+                ],
+                path,
+                args.timeout,
+                args.baseline["path"] if baseline else None,
+            )
+            doc = None
+            if info["returncode"] == 0:
+                with open(path) as f:
+                    doc = json.load(f)
+                if system in ("tinynode", BASELINE_SYSTEM):
+                    check_tinynode(info, doc.get("tinynode_from"), tinynode_expected(system, args.baseline))
+            if info["returncode"] == 0:
+                runs[system].append(doc)
+                log(
+                    f"overhead {system}"
+                    + (f" (round {rnd + 1}/{rounds})" if rounds > 1 else "")
+                    + ": "
+                    + ", ".join(f"B={r['batch']}: {r['overhead']:.2f}" for r in doc["rows"])
+                )
+            else:
+                runs[system].append({"failed": True, "error": info.get("error", "")[-1500:]})
+                log(f"overhead {system}: FAILED")
+    out = {system: _merge_overhead(docs) for system, docs in runs.items()}
+    if BASELINE_SYSTEM in out:
+        out[BASELINE_SYSTEM]["baseline"] = _baseline_record(args.baseline)
+    return out
+
+
+def _merge_overhead(docs):
+    """One system's overhead results over the rounds: each row's medians, the overhead's min and max."""
+    good = [d for d in docs if not d.get("failed")]
+    if not good:
+        return docs[-1]
+    if len(docs) == 1:
+        return good[0]
+    out = {k: v for k, v in good[-1].items() if k not in ("rows", "adjoint_rows")}
+    out["rounds"], out["failed_rounds"] = len(good), len(docs) - len(good)
+    for name, ident, values in (
+        ("rows", ("batch",), ("eval_us", "solve_us", "overhead")),
+        ("adjoint_rows", ("sensealg", "batch"), ("floor_us", "pullback_us", "overhead")),
+    ):
+        groups = {}
+        for d in good:
+            for r in d.get(name, []):
+                groups.setdefault(tuple(r[k] for k in ident), []).append(r)
+        if not groups:
+            continue
+        merged = []
+        for rows in groups.values():
+            row = dict(rows[-1])
+            for v in values:
+                row[v] = statistics.median(r[v] for r in rows)
+            row["overhead_min"] = min(r["overhead"] for r in rows)
+            row["overhead_max"] = max(r["overhead"] for r in rows)
+            merged.append(row)
+        out[name] = merged
     return out
 
 
 def piece_count(args, tmp):
     from benchmarks import workload
+
     data = os.path.join(tmp, "count-1500.npz")
     workload.prepare(data, 1500)
     out = {}
@@ -307,14 +486,17 @@ def piece_count(args, tmp):
         if key not in args.configs or not available(key):
             continue
         path = os.path.join(tmp, f"count-{key}.json")
-        info = run_worker(CONFIGS[key][1], ["count", "--data", data, "--out", path, "--config", CONFIGS[key][2]],
-                          path, args.timeout)
+        info = run_worker(
+            CONFIGS[key][1], ["count", "--data", data, "--out", path, "--config", CONFIGS[key][2]], path, args.timeout
+        )
         if info["returncode"] == 0:
             with open(path) as f:
                 out[key] = json.load(f)
             out[key].pop("batches", None)
-            log(f"counted NFE {key}: forward {out[key]['fwd']} (formula {out[key]['fwd_formula']}), "
-                f"backward {out[key]['bwd']} per epoch")
+            log(
+                f"counted NFE {key}: forward {out[key]['fwd']} (formula {out[key]['fwd_formula']}), "
+                f"backward {out[key]['bwd']} per epoch"
+            )
         else:
             out[key] = {"failed": True, "error": info.get("error", "")[-1500:]}
     return out
@@ -330,8 +512,10 @@ def piece_breakdown(args, tmp):
             with open(path) as f:
                 out[controller] = json.load(f)
             b = out[controller]["budget"]
-            log(f"breakdown {controller}: batch {b['batch_s'] * 1e6:.0f} us = forward {b['ode_forward_s'] * 1e6:.0f}"
-                f" + backward {b['ode_backward_s'] * 1e6:.0f} + rest {b['rest_s'] * 1e6:.0f}")
+            log(
+                f"breakdown {controller}: batch {b['batch_s'] * 1e6:.0f} us = forward {b['ode_forward_s'] * 1e6:.0f}"
+                f" + backward {b['ode_backward_s'] * 1e6:.0f} + rest {b['rest_s'] * 1e6:.0f}"
+            )
         else:
             out[controller] = {"failed": True, "error": info.get("error", "")[-1500:]}
     return out
@@ -348,7 +532,33 @@ def _rounded(obj):
     return obj
 
 
+def baseline_summary(result):
+    """Lines for the log: current / baseline at each size, and both forward overheads at batch 128."""
+    lines = []
+    for n, section in (result.get("mnist") or {}).items():
+        for key, s in section["summary"].items():
+            r = (s.get("ratio_vs_current") or {}).get("steady")
+            if not is_baseline(key) or not r:
+                continue
+            verdict = "ok" if r["median"] <= BASELINE_STEADY_LIMIT else "SLOWER than allowed"
+            lines.append(
+                f"N = {n}: {current_key(key)} steady epoch current / baseline {r['median']:.3f}x "
+                f"({r['min']:.3f}-{r['max']:.3f}, {r['n']} rounds; at most {BASELINE_STEADY_LIMIT}: "
+                f"{verdict})"
+            )
+    overhead = result.get("overhead") or {}
+    cells = []
+    for system in ("tinynode", BASELINE_SYSTEM):
+        rows = {r["batch"]: r for r in (overhead.get(system) or {}).get("rows", [])}
+        if BASELINE_OVERHEAD_BATCH in rows:
+            cells.append(f"{system} {rows[BASELINE_OVERHEAD_BATCH]['overhead']:.2f}")
+    if cells:
+        lines.append(f"forward-solve overhead at batch {BASELINE_OVERHEAD_BATCH}: " + ", ".join(cells))
+    return lines
+
+
 # ----------------------------------------------------------------------------- the machine
+
 
 def machine():
     cpu = "?"
@@ -365,7 +575,7 @@ def machine():
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemTotal"):
-                    mem = int(line.split()[1]) / 1024 ** 2
+                    mem = int(line.split()[1]) / 1024**2
     except OSError:
         pass
     versions = {}
@@ -374,17 +584,31 @@ def machine():
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "memory_gib": mem, "kernel": platform.release(), "python": platform.python_version(),
-            "versions": versions, "loadavg": os.getloadavg(), "blas": timing.blas_info(ROOT)}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "memory_gib": mem,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "loadavg": os.getloadavg(),
+        "blas": timing.blas_info(ROOT),
+    }
 
 
 # ----------------------------------------------------------------------------- main
 
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", choices=["mnist", "fashion", "overhead", "count", "breakdown"],
-                        default=["mnist", "count", "fashion", "overhead", "breakdown"], help="which pieces to run")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["mnist", "fashion", "overhead", "count", "breakdown"],
+        default=["mnist", "count", "fashion", "overhead", "breakdown"],
+        help="which pieces to run",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per MNIST size")
     parser.add_argument("--fashion-rounds", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1500, 5000], help="MNIST sizes N")
@@ -393,16 +617,49 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024, 8192], help="overhead batches")
     parser.add_argument("--repeat", type=int, default=100, help="overhead: timed solves per batch size")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one worker process may take")
-    parser.add_argument("--quick", action="store_true",
-                        help="one round at N = 1500, no Fashion-MNIST, overhead or counting (a smoke test)")
-    parser.add_argument("--write-docs", dest="docs", action="store_true", default=True,
-                        help="regenerate docs/benchmarks.md and its plot from latest.json (default)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one round at N = 1500, no Fashion-MNIST, overhead or counting (a smoke test)",
+    )
+    parser.add_argument(
+        "--write-docs",
+        dest="docs",
+        action="store_true",
+        default=True,
+        help="regenerate docs/benchmarks.md and its plot from latest.json (default)",
+    )
     parser.add_argument("--no-docs", dest="docs", action="store_false")
     parser.add_argument("--docs-only", action="store_true", help="only regenerate the page from latest.json")
     parser.add_argument("--results", default=LATEST, help="the merged results file")
-    parser.add_argument("--keep-blas-pins", action="store_true",
-                        help=f"run the workers with {' and '.join(timing.BLAS_PINS)} as set here "
-                             "(by default they are removed: see benchmarks/timing.py)")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="a checkout of an older tinynode (e.g. `git clone -q . /tmp/tinynode-base && git -C "
+        "/tmp/tinynode-base checkout -q COMMIT`): adds '" + BASELINE_SYSTEM + "', the same "
+        "workers importing tinynode from DIR, interleaved with the others, in the mnist, "
+        "fashion and overhead pieces, and reports current / baseline",
+    )
+    parser.add_argument(
+        "--baseline-configs",
+        nargs="+",
+        default=[REFERENCE],
+        choices=tinynode_keys(),
+        help="the tinynode configurations to run against the baseline too (with --baseline; "
+        "each needs its own configuration in --configs)",
+    )
+    parser.add_argument(
+        "--overhead-rounds",
+        type=int,
+        default=1,
+        help="overhead: interleaved runs of every system's worker (medians over them)",
+    )
+    parser.add_argument(
+        "--keep-blas-pins",
+        action="store_true",
+        help=f"run the workers with {' and '.join(timing.BLAS_PINS)} as set here "
+        "(by default they are removed: see benchmarks/timing.py)",
+    )
     args = parser.parse_args(argv)
     timing.KEEP_BLAS_PINS = args.keep_blas_pins
     if args.quick:
@@ -413,7 +670,6 @@ def main(argv=None):
         with open(args.results) as f:
             previous = json.load(f)
     if args.docs_only:
-        from benchmarks.report import write_docs
         write_docs(previous, DOCS, PLOT)
         log(f"wrote {DOCS} and {PLOT}")
         return 0
@@ -422,18 +678,42 @@ def main(argv=None):
     missing = [k for k in args.configs if k not in keys]
     if missing:
         log(f"skipped (library not installed): {', '.join(missing)}")
+    if args.baseline:
+        args.baseline = baseline_info(args.baseline)
+        log(
+            f"baseline: tinynode from {args.baseline['dir']}"
+            + (
+                f" (commit {args.baseline['commit'][:10]}: {args.baseline['subject']})"
+                if args.baseline["commit"]
+                else ""
+            )
+        )
+        for key in args.baseline_configs:
+            if key in keys:  # right after its current configuration, so that both run close together
+                keys.insert(keys.index(key) + 1, baseline_key(key))
+            else:
+                log(f"no baseline run of {key}: it is not among --configs")
     started = datetime.datetime.now().astimezone()
-    result = {"machine": machine(), "started": started.isoformat(timespec="seconds"),
-              "command": " ".join(["python -m benchmarks.compare", *(argv if argv is not None else sys.argv[1:])]),
-              "skipped": missing}
+    result = {
+        "machine": machine(),
+        "started": started.isoformat(timespec="seconds"),
+        "command": " ".join(["python -m benchmarks.compare", *(argv if argv is not None else sys.argv[1:])]),
+        "skipped": missing,
+    }
+    if args.baseline:
+        result["baseline"] = _baseline_record(args.baseline)
     # Byte-compile tinynode and the workers, as a regular (non-editable) pip install does for every
     # package in site-packages: otherwise, with PYTHONDONTWRITEBYTECODE set (as on the development
     # machines), each tinynode process would recompile its sources (~50 ms) while the peers' are cached.
     for package in ("tinynode", "benchmarks"):
         compileall.compile_dir(os.path.join(ROOT, package), quiet=1)
+    if args.baseline:
+        compileall.compile_dir(os.path.join(args.baseline["dir"], "tinynode"), quiet=1)
     tmp = tempfile.mkdtemp(prefix="tinynode-bench-")
     t0 = time.perf_counter()
     try:
+        if args.baseline:
+            args.baseline["path"] = baseline_path(args.baseline["dir"], tmp)
         if "mnist" in args.only:
             result["mnist"] = piece_mnist(args, tmp, keys)
         if "count" in args.only:
@@ -451,6 +731,9 @@ def main(argv=None):
         shutil.rmtree(tmp, ignore_errors=True)
     result["duration_s"] = time.perf_counter() - t0
     log(f"done in {result['duration_s'] / 60:.1f} min")
+    if args.baseline:
+        for line in baseline_summary(result):
+            log(line)
 
     stamp = started.strftime("%Y%m%d-%H%M%S")
     results_dir = os.path.dirname(os.path.abspath(args.results))
@@ -475,7 +758,6 @@ def main(argv=None):
     os.replace(args.results + ".tmp", args.results)
     log(f"results: {args.results} (and compare-{stamp}.json)")
     if args.docs:
-        from benchmarks.report import write_docs
         write_docs(merged, DOCS, PLOT)
         log(f"wrote {DOCS} and {PLOT}")
     return 0

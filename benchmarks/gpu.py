@@ -49,6 +49,7 @@ def data(n):
     import numpy as np
 
     from tinynode.data import load_sample
+
     images, labels = load_sample()
     reps = -(-n // len(labels))
     order = np.random.default_rng(0).permutation(reps * len(labels))[:n]
@@ -57,9 +58,11 @@ def data(n):
 
 # -- one process per measurement: a step function for each system ----------------------------
 
+
 def tinynode_step(device, batch):
     import tinynode as tn
     from tinynode.backend import item
+
     xp = tn.backend.get_array_module(device)
     model = tn.models.tutorial_model()
     params = xp.asarray(model.init(0))
@@ -74,6 +77,7 @@ def tinynode_step(device, batch):
         _, grads = model.backward(params, ctx, g, need_gx=False)
         opt.step(params, grads, state)
         return item(loss)  # the loop's one sync per batch, as in fit
+
     return step
 
 
@@ -81,6 +85,7 @@ def torchdiffeq_step(device, batch, adjoint):
     import torch
 
     from benchmarks.peers.torchdiffeq_mnist import Model
+
     dev = torch.device("cuda" if device == "gpu" else "cpu")
     if device == "gpu" and not torch.cuda.is_available():
         raise SystemExit("torch sees no CUDA device")
@@ -96,6 +101,7 @@ def torchdiffeq_step(device, batch, adjoint):
         loss.backward()
         opt.step()
         return loss.item()
+
     return step
 
 
@@ -106,15 +112,17 @@ def diffrax_step(device, batch, config):
     import numpy as np
 
     from benchmarks.peers.diffrax_mnist import build
+
     if device == "gpu" and jax.default_backend() != "gpu":
         raise SystemExit(f"JAX sees no GPU (backend {jax.default_backend()})")
     from tinynode.models import tutorial_model
+
     flat = tutorial_model().init(0)
     p, offset = {}, 0
     for i, (n_in, n_out) in enumerate([(784, 20), (20, 10), (10, 10), (10, 20), (20, 10)]):
-        p[f"W{i}"] = jnp.asarray(flat[offset: offset + n_in * n_out].reshape(n_out, n_in))
+        p[f"W{i}"] = jnp.asarray(flat[offset : offset + n_in * n_out].reshape(n_out, n_in))
         offset += n_in * n_out
-        p[f"b{i}"] = jnp.asarray(flat[offset: offset + n_out])
+        p[f"b{i}"] = jnp.asarray(flat[offset : offset + n_out])
         offset += n_out
     opt, train_step, _ = build(config)
     state = {"p": p, "opt": opt.init(p)}
@@ -123,6 +131,7 @@ def diffrax_step(device, batch, config):
         x = jnp.asarray(x.reshape(len(x), -1).astype(np.float32) / 255)
         state["p"], state["opt"], loss, _ = train_step(state["p"], state["opt"], x, jnp.asarray(y, jnp.int32))
         return float(loss)
+
     return step
 
 
@@ -137,6 +146,7 @@ def make_step(config, device, batch):
 def worker(args):
     if args.config.startswith("tinynode"):
         from tinynode.backend import blas_threads
+
         with blas_threads(1):  # as tinynode.train.fit runs
             return _measure(args)
     return _measure(args)
@@ -147,7 +157,7 @@ def _measure(args):
     step = make_step(args.config, args.device, args.batch)
     out = {"config": args.config, "device": args.device, "batch": args.batch}
     for i in range(args.warmup):  # compilation, CuPy's kernel cache, allocator pools
-        step(images[i * args.batch:(i + 1) * args.batch], labels[i * args.batch:(i + 1) * args.batch])
+        step(images[i * args.batch : (i + 1) * args.batch], labels[i * args.batch : (i + 1) * args.batch])
     times = []
     for i in range(args.warmup, args.warmup + args.steps):
         rows = slice(i * args.batch, (i + 1) * args.batch)
@@ -159,17 +169,33 @@ def _measure(args):
     if args.epoch_images:
         t0 = time.perf_counter()
         for i in range(0, args.epoch_images, args.batch):
-            step(images[i:i + args.batch], labels[i:i + args.batch])
+            step(images[i : i + args.batch], labels[i : i + args.batch])
         out["epoch_s"] = time.perf_counter() - t0
     print(json.dumps(out))
 
 
 # -- the driver ------------------------------------------------------------------------------
 
+
 def run_one(config, device, batch, args, epoch_images=0):
-    cmd = [sys.executable, "-m", "benchmarks.gpu", "worker", "--config", config, "--device", device,
-           "--batch", str(batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--epoch-images", str(epoch_images)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.gpu",
+        "worker",
+        "--config",
+        config,
+        "--device",
+        device,
+        "--batch",
+        str(batch),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--epoch-images",
+        str(epoch_images),
+    ]
     env = timing.worker_env(ROOT)
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=args.timeout)
     if res.returncode != 0:
@@ -209,16 +235,25 @@ def main(argv=None):
                 row = run_one(config, args.device, batch, args)
                 row["round"] = r
                 results.append(row)
-                print(f"round {r + 1} B={batch:<5} {config:22s} " + (
-                    f"{row['step_s'] * 1e3:8.2f} ms/step {row['images_per_s']:12,.0f} images/s"
-                    if "step_s" in row else f"FAILED: {row['failed']}"), flush=True)
+                print(
+                    f"round {r + 1} B={batch:<5} {config:22s} "
+                    + (
+                        f"{row['step_s'] * 1e3:8.2f} ms/step {row['images_per_s']:12,.0f} images/s"
+                        if "step_s" in row
+                        else f"FAILED: {row['failed']}"
+                    ),
+                    flush=True,
+                )
     epochs = []
     if args.epoch_images:
         for config in args.configs:
             row = run_one(config, args.device, 128, args, args.epoch_images)
             epochs.append(row)
-            print(f"epoch of {args.epoch_images} images, {config:22s} " + (
-                f"{row['epoch_s']:.2f} s" if "epoch_s" in row else f"FAILED: {row['failed']}"), flush=True)
+            print(
+                f"epoch of {args.epoch_images} images, {config:22s} "
+                + (f"{row['epoch_s']:.2f} s" if "epoch_s" in row else f"FAILED: {row['failed']}"),
+                flush=True,
+            )
     summary = {}
     for row in results:
         if "step_s" in row:
@@ -229,12 +264,22 @@ def main(argv=None):
     ref_cpu = summary.get(("tinynode-cpu", max(args.batches)))
     ref_gpu = summary.get(("tinynode", max(args.batches)))
     if ref_cpu and ref_gpu and args.device == "gpu":
-        print(f"\ntinynode GPU / its own CPU throughput at B={max(args.batches)}: "
-              f"{statistics.median(ref_gpu) / statistics.median(ref_cpu):.1f}x")
+        print(
+            f"\ntinynode GPU / its own CPU throughput at B={max(args.batches)}: "
+            f"{statistics.median(ref_gpu) / statistics.median(ref_cpu):.1f}x"
+        )
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
-        json.dump({"device": args.device, "args": {k: v for k, v in vars(args).items() if k != "command"},
-                   "steps": results, "epochs": epochs}, f, indent=1)
+        json.dump(
+            {
+                "device": args.device,
+                "args": {k: v for k, v in vars(args).items() if k != "command"},
+                "steps": results,
+                "epochs": epochs,
+            },
+            f,
+            indent=1,
+        )
     print(f"results: {args.json}")
 
 

@@ -27,8 +27,12 @@ from benchmarks.timing import interleaved_medians
 from tinynode import nn
 
 TOL = 1e-3
-SENSEALGS = {"interpolating": tn.InterpolatingAdjoint, "gauss": tn.GaussAdjoint,
-             "backsolve": tn.BacksolveAdjoint, "discrete": tn.DiscreteAdjoint}
+SENSEALGS = {
+    "interpolating": tn.InterpolatingAdjoint,
+    "gauss": tn.GaussAdjoint,
+    "backsolve": tn.BacksolveAdjoint,
+    "discrete": tn.DiscreteAdjoint,
+}
 
 
 def tutorial_field(params=None):
@@ -53,21 +57,30 @@ def forward_row(field, params, y0, repeat, controller=None):
             field(0.0, y0, params)
 
     t_floor, t_run = interleaved_medians([floor, run], repeat)
-    return {"batch": y0.shape[0], "nf": nf, "steps": sol.stats["naccept"] + sol.stats["nreject"],
-            "eval_us": t_floor / nf * 1e6, "solve_us": t_run * 1e6, "overhead": t_run / t_floor}
+    return {
+        "batch": y0.shape[0],
+        "nf": nf,
+        "steps": sol.stats["naccept"] + sol.stats["nreject"],
+        "eval_us": t_floor / nf * 1e6,
+        "solve_us": t_run * 1e6,
+        "overhead": t_run / t_floor,
+    }
 
 
 def adjoint_row(field, params, y0, name, repeat):
-    sol, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg=SENSEALGS[name](),
-                                      rtol=TOL, atol=TOL, saveat=[1.0])
+    sol, pullback = tn.solve_with_vjp(
+        field, y0, (0.0, 1.0), params, sensealg=SENSEALGS[name](), rtol=TOL, atol=TOL, saveat=[1.0]
+    )
     gy = np.random.default_rng(1).standard_normal(sol.y.shape).astype(y0.dtype)
     stats = pullback(gy)[2]
     v = gy[0]
     calls = {  # (the bare call, how many) as the backward pass made them
         "interpolating": [(lambda: field.vjp(0.0, y0, params, v), stats["nvjp"])],
         "discrete": [(lambda: field.vjp(0.0, y0, params, v), stats["nvjp"])],
-        "gauss": [(lambda: field.vjp(0.0, y0, params, v, need_params=False), stats["nvjp"]),
-                  (lambda: field.vjp(0.0, y0, params, v), stats.get("nvjp_params", 0))],
+        "gauss": [
+            (lambda: field.vjp(0.0, y0, params, v, need_params=False), stats["nvjp"]),
+            (lambda: field.vjp(0.0, y0, params, v), stats.get("nvjp_params", 0)),
+        ],
         "backsolve": [(lambda: field.value_and_vjp(0.0, y0, params, v), stats["nvjp"])],
     }[name]
 
@@ -77,9 +90,15 @@ def adjoint_row(field, params, y0, name, repeat):
                 call()
 
     t_floor, t_run = interleaved_medians([floor, lambda: pullback(gy)], repeat)
-    return {"sensealg": name, "batch": y0.shape[0], "calls": sum(c for _, c in calls),
-            "steps": stats["naccept"] + stats["nreject"], "floor_us": t_floor * 1e6,
-            "pullback_us": t_run * 1e6, "overhead": t_run / t_floor}
+    return {
+        "sensealg": name,
+        "batch": y0.shape[0],
+        "calls": sum(c for _, c in calls),
+        "steps": stats["naccept"] + stats["nreject"],
+        "floor_us": t_floor * 1e6,
+        "pullback_us": t_run * 1e6,
+        "overhead": t_run / t_floor,
+    }
 
 
 def measure(batches, repeat, params=None):
@@ -97,14 +116,20 @@ def print_rows(forward, adjoint):
     print("forward solve (Tsit5, PI controller)")
     print(f"{'batch':>6} {'nf':>4} {'steps':>5} {'eval (us)':>10} {'solve (us)':>11} {'overhead':>9}")
     for r in forward:
-        print(f"{r['batch']:>6} {r['nf']:>4} {r['steps']:>5} {r['eval_us']:>10.1f} {r['solve_us']:>11.1f} "
-              f"{r['overhead']:>9.2f}")
+        print(
+            f"{r['batch']:>6} {r['nf']:>4} {r['steps']:>5} {r['eval_us']:>10.1f} {r['solve_us']:>11.1f} "
+            f"{r['overhead']:>9.2f}"
+        )
     print("\nadjoints (the backward pass alone)")
-    print(f"{'sensealg':>14} {'batch':>6} {'calls':>6} {'steps':>5} {'floor (us)':>11} {'pullback (us)':>14} "
-          f"{'overhead':>9}")
+    print(
+        f"{'sensealg':>14} {'batch':>6} {'calls':>6} {'steps':>5} {'floor (us)':>11} {'pullback (us)':>14} "
+        f"{'overhead':>9}"
+    )
     for r in adjoint:
-        print(f"{r['sensealg']:>14} {r['batch']:>6} {r['calls']:>6} {r['steps']:>5} {r['floor_us']:>11.1f} "
-              f"{r['pullback_us']:>14.1f} {r['overhead']:>9.2f}")
+        print(
+            f"{r['sensealg']:>14} {r['batch']:>6} {r['calls']:>6} {r['steps']:>5} {r['floor_us']:>11.1f} "
+            f"{r['pullback_us']:>14.1f} {r['overhead']:>9.2f}"
+        )
 
 
 def main(argv=None):

@@ -27,13 +27,19 @@ def interleaved_medians(fns, repeat, rounds=10):
 
 def overhead_row(batch, nf, solve, evaluate, repeat):
     """One row of an overhead table: ``solve()`` against ``nf`` calls of ``evaluate()``, interleaved."""
+
     def evals():
         for _ in range(nf):
             evaluate()
 
     t_evals, t_solve = interleaved_medians([evals, solve], repeat)
-    return {"batch": batch, "nf": nf, "eval_us": t_evals / nf * 1e6, "solve_us": t_solve * 1e6,
-            "overhead": t_solve / t_evals}
+    return {
+        "batch": batch,
+        "nf": nf,
+        "eval_us": t_evals / nf * 1e6,
+        "solve_us": t_solve * 1e6,
+        "overhead": t_solve / t_evals,
+    }
 
 
 def print_table(title, rows, json_path=None):
@@ -66,14 +72,22 @@ def worker_env(root):
 
 def blas_info(root):
     """NumPy's BLAS as a worker sees it (library, version, the kernel it chose), or None."""
-    code = ("import json, numpy, threadpoolctl; "
-            "print(json.dumps([i for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']))")
+    code = (
+        "import json, numpy, threadpoolctl; "
+        "print(json.dumps([i for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas']))"
+    )
     try:
-        res = subprocess.run([sys.executable, "-c", code], env=worker_env(root), capture_output=True, text=True,
-                             timeout=60)
+        res = subprocess.run(
+            [sys.executable, "-c", code], env=worker_env(root), capture_output=True, text=True, timeout=60
+        )
         info = json.loads(res.stdout.strip().splitlines()[-1])[0]
     except (subprocess.SubprocessError, ValueError, IndexError, OSError):
         return None
     pins = {name: os.environ[name] for name in BLAS_PINS if name in os.environ}
-    return {"library": info.get("internal_api"), "version": info.get("version"),
-            "kernel": info.get("architecture"), "pins_set": pins, "pins_kept": KEEP_BLAS_PINS}
+    return {
+        "library": info.get("internal_api"),
+        "version": info.get("version"),
+        "kernel": info.get("architecture"),
+        "pins_set": pins,
+        "pins_kept": KEEP_BLAS_PINS,
+    }

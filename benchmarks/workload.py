@@ -44,6 +44,7 @@ LAYERS = [(784, 20, "tanh"), (20, 10, "tanh"), (10, 10, "tanh"), (10, 20, "tanh"
 
 # ----------------------------------------------------------------------------- runner side
 
+
 def prepare(path, n=None, dataset="mnist"):
     """Write the workload's data and initial weights to ``path`` (an ``.npz``); return its sizes."""
     from tinynode.data import load_mnist, load_sample, train_test_split
@@ -58,13 +59,12 @@ def prepare(path, n=None, dataset="mnist"):
     (x_train, y_train), (x_test, y_test) = train_test_split(images, labels, at=0.9)
     model = tutorial_model()
     params = model.init(SEED)
-    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test,
-              "flat_params": params}
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test, "flat_params": params}
     offset = 0
     for i, (fan_in, fan_out, _) in enumerate(LAYERS):
-        w = params[offset:offset + fan_in * fan_out].reshape(fan_out, fan_in)
+        w = params[offset : offset + fan_in * fan_out].reshape(fan_out, fan_in)
         offset += fan_in * fan_out
-        b = params[offset:offset + fan_out]
+        b = params[offset : offset + fan_out]
         offset += fan_out
         arrays[f"W{i}"], arrays[f"b{i}"] = w.copy(), b.copy()
     assert offset == params.size
@@ -74,6 +74,7 @@ def prepare(path, n=None, dataset="mnist"):
 
 
 # ----------------------------------------------------------------------------- worker side
+
 
 def load(path):
     """The arrays :func:`prepare` wrote (uint8 images, integer labels, float32 weights)."""
@@ -91,7 +92,7 @@ def images_to_float(images):
 def epoch_batches(n, epoch, batch=BATCH, seed=SEED):
     """Index arrays of the training batches of ``epoch`` (0-based), shuffled as tinynode's DataLoader does."""
     perm = np.random.default_rng([seed, epoch]).permutation(n)
-    return [perm[i:i + batch] for i in range(0, n, batch)]
+    return [perm[i : i + batch] for i in range(0, n, batch)]
 
 
 def eval_batches(n, batch=BATCH):
@@ -101,6 +102,7 @@ def eval_batches(n, batch=BATCH):
 
 def worker_args(argv=None, configs=()):
     import argparse
+
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True, help="the .npz written by benchmarks.workload.prepare")
     p.add_argument("--out", required=True, help="where to write the JSON result")
@@ -113,15 +115,28 @@ class Recorder:
     """Collects one run's per-epoch records and writes them as JSON."""
 
     def __init__(self, system, config, t_start, versions, notes=""):
-        self.doc = {"system": system, "config": config, "versions": versions, "notes": notes,
-                    "python": platform.python_version(), "pid": os.getpid(),
-                    "imports_s": time.perf_counter() - t_start, "epochs": []}
+        self.doc = {
+            "system": system,
+            "config": config,
+            "versions": versions,
+            "notes": notes,
+            "python": platform.python_version(),
+            "pid": os.getpid(),
+            "imports_s": time.perf_counter() - t_start,
+            "epochs": [],
+        }
         self.t_start = t_start
 
     def epoch(self, epoch, time_s, loss, train_acc, test_acc, nfe_fwd, nfe_bwd, **extra):
-        rec = {"epoch": epoch, "time": float(time_s), "loss": float(loss), "train_acc": float(train_acc),
-               "test_acc": float(test_acc), "nfe_fwd": None if nfe_fwd is None else int(nfe_fwd),
-               "nfe_bwd": None if nfe_bwd is None else int(nfe_bwd)}
+        rec = {
+            "epoch": epoch,
+            "time": float(time_s),
+            "loss": float(loss),
+            "train_acc": float(train_acc),
+            "test_acc": float(test_acc),
+            "nfe_fwd": None if nfe_fwd is None else int(nfe_fwd),
+            "nfe_bwd": None if nfe_bwd is None else int(nfe_bwd),
+        }
         rec.update(extra)
         self.doc["epochs"].append(rec)
 
@@ -147,6 +162,7 @@ def versions_of(*modules):
 def overhead_args(argv):
     """The options of every worker's ``overhead`` subcommand."""
     import argparse
+
     p = argparse.ArgumentParser()
     p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024, 8192])
     p.add_argument("--repeat", type=int, default=100)

@@ -63,3 +63,22 @@ def batched():
 
 
 ALL = [linear, harmonic, lotka_volterra, time_dependent, batched]
+
+
+def bogacki_shampine():
+    """Bogacki-Shampine 3(2), defined as a user would (FSAL, a linear continuous extension)."""
+    from tinynode.tableaus import Tableau
+    b = np.array([2 / 9, 1 / 3, 4 / 9, 0.0])
+    return Tableau("BS3", c=np.array([0.0, 0.5, 0.75, 1.0]),
+                   a=np.array([[0, 0, 0, 0], [0.5, 0, 0, 0], [0, 0.75, 0, 0], [2 / 9, 1 / 3, 4 / 9, 0]]),
+                   b=b, btilde=np.array([7 / 24, 1 / 4, 1 / 3, 1 / 8]) - b, order=3, error_order=2,
+                   interp=b[:, None].copy(), interp_order=1)
+
+
+def heun_euler():
+    """Heun's method with Euler's as the embedded one: 2(1), not FSAL."""
+    from tinynode.tableaus import Tableau
+    b = np.array([0.5, 0.5])
+    return Tableau("HeunEuler", c=np.array([0.0, 1.0]), a=np.array([[0.0, 0.0], [1.0, 0.0]]), b=b,
+                   btilde=np.array([1.0, 0.0]) - b, order=2, error_order=1, interp=b[:, None].copy(),
+                   interp_order=1)

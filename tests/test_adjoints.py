@@ -249,9 +249,9 @@ def test_bad_cotangents_and_arguments():
     sol, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, saveat=[0.5, 1.0])
     with pytest.raises(ShapeError, match="shape of sol.y"):
         pullback(np.ones((1, 2, 20), np.float32))
-    with pytest.raises(TypeError, match="not a vector field"):
+    with pytest.raises(ArgumentError, match="not a vector field with a VJP"):
         tn.solve_with_vjp(lambda t, y, p: -y, y0, (0.0, 1.0), params)
-    with pytest.raises(TypeError, match="sensealg must be one of"):
+    with pytest.raises(ArgumentError, match="sensealg must be one of"):
         tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg="interpolating")
     with pytest.raises(ArgumentError, match="per-component tolerances"):
         tn.solve_with_vjp(field, y0, (0.0, 1.0), params, rtol=np.full(20, 1e-3), saveat=[1.0])[1](
@@ -300,8 +300,9 @@ STACKED_CASES = [
 @pytest.mark.parametrize("alg, case", STACKED_CASES, ids=[f"{a!r}-{sorted(c)}" for a, c in STACKED_CASES])
 def test_stacked_stage_linearization_equals_one_vjp_per_stage(alg, case, monkeypatch):
     """The adjoints linearize f at all stage times of a backward step at once
-    (tinynode.adjoints.common.StackedStages); that must change nothing but the speed."""
-    from tinynode.field import Linearization
+    (tinynode.adjoints.common.StageLinearization, tinynode.fastmlp.Linearization); the reference
+    is the same adjoint with one protocol VJP per stage, and the two must agree to rounding."""
+    from tinynode.fastmlp import Linearization
     case = dict(case)
     lead = case.pop("lead", (5,))
     tspan = case.pop("tspan", (0.0, 1.0))
@@ -320,8 +321,12 @@ def test_stacked_stage_linearization_equals_one_vjp_per_stage(alg, case, monkeyp
     np.testing.assert_allclose(g0, h0, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(gp, hp, rtol=1e-12, atol=1e-14)
     assert st == su  # the same steps, evaluations and VJPs
-    # every evaluation but the first (and the initial step's probe) went through the stacked path
-    assert len(stacked_vjps) == st["nvjp"] - (1 if "dt0" in kw else 2) > 0
+    # every evaluation but the first (and the initial step's probe) went through the stacked path;
+    # Euler's one stage is k_1, which the loop evaluates before the step announces its stage times
+    if kw.get("solver") is not None and kw["solver"].stages == 1:
+        assert not stacked_vjps
+    else:
+        assert len(stacked_vjps) == st["nvjp"] - (1 if "dt0" in kw else 2) > 0
 
 
 def test_stacked_stages_keep_float32():
@@ -360,17 +365,16 @@ def test_a_vector_field_subclass_that_changes_f_or_its_vjp_is_used_as_written():
     assert not np.allclose(scaled[1], base[1])  # the override's (wrong on purpose) VJP was used
 
 
-def test_stages_are_stacked_only_for_small_states():
+def test_stages_are_stacked_only_for_small_states(monkeypatch):
     """Stacking saves array calls, which only pay for small states (see STACK_STAGES_MAX_ENTRIES)."""
-    from tinynode.adjoints.common import STACK_STAGES_MAX_ENTRIES, Forward, StackedStages
-    field, params, _, _ = tutorial_problem(batch=2, dtype=np.float64)
-
-    def record(f, batch):
-        y0 = np.zeros((batch, 20))
-        return Forward(field=f, params=params, y0=y0.reshape(-1), shape=y0.shape, t0=0.0, t1=1.0, times=[1.0],
-                       y_out=None, tableau=None, rtol=1e-3, atol=1e-3, max_steps=10, controller=None)
-
+    from tinynode.adjoints.common import STACK_STAGES_MAX_ENTRIES
+    from tinynode.fastmlp import Linearization
+    calls = []
+    vjp = Linearization.vjp
+    monkeypatch.setattr(Linearization, "vjp", lambda self, *a, **k: calls.append(1) or vjp(self, *a, **k))
     largest = STACK_STAGES_MAX_ENTRIES // 20
-    assert StackedStages.make(record(field, largest), None) is not None
-    assert StackedStages.make(record(field, largest + 1), None) is None
-    assert StackedStages.make(record(_PlainField(field), 1), None) is None  # not a VectorField
+    for batch, stacked in ((largest, True), (largest + 1, False)):
+        field, params, y0, gy = tutorial_problem(batch=batch, dtype=np.float64)
+        calls.clear()
+        tn.solve_with_vjp(field, y0, (0.0, 1.0), params, saveat=[1.0])[1](gy)
+        assert bool(calls) == stacked

@@ -66,3 +66,23 @@ def test_every_kernel_body_compiles_with_nvcc(tmp_path):
     res = subprocess.run(["nvcc", "-arch=sm_80", "-c", str(src), "-o", os.devnull], capture_output=True,
                          text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
+
+
+@pytest.mark.parametrize("name", sorted(fused.ACTIVATION_CODE))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_kernels_activations_are_the_layers_activations(name, dtype):
+    """Each CUDA expression, evaluated as Python over NumPy, against the one definition in
+    tinynode.nn.ACTIVATIONS (forward and derivative), over the whole range including extremes."""
+    from tinynode.nn import ACTIVATIONS
+    forward, backward = fused.ACTIVATION_CODE[name]
+    functions = {f: getattr(np, f) for f in ("tanh", "exp", "log1p", "expm1", "fabs", "fmax")}
+    z = np.concatenate([np.linspace(-30, 30, 601), [-1e4, -50.0, 0.0, 50.0, 1e4]]).astype(dtype)
+    g = np.random.default_rng(0).standard_normal(z.shape).astype(dtype)
+    act = ACTIVATIONS[name]
+    with np.errstate(over="ignore"):
+        y_kernel = eval(forward, functions, {"z": z})
+    y_layer = act.forward(np, z.copy())
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(y_kernel, y_layer, rtol=tol, atol=tol)
+    gz_kernel = eval(backward, functions, {"y": y_layer, "g": g}) * np.ones_like(g)
+    np.testing.assert_allclose(gz_kernel, act.vjp(np, y_layer, g), rtol=tol, atol=tol)

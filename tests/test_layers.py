@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 
 import tinynode
 from tinynode import nn
-from tinynode.errors import DTypeError, GradcheckError, ShapeError
+from tinynode.errors import ArgumentError, DTypeError, GradcheckError, ShapeError
 from tinynode.testing import gradcheck
 
 from conftest import to_numpy
@@ -158,8 +158,69 @@ def test_bad_inputs_raise_clear_errors():
         layer(params, np.ones((4, 3)))
     with pytest.raises(ValueError, match="unknown activation"):
         nn.Dense(3, 2, "gelu")
-    with pytest.raises(TypeError, match="is not a layer"):
+    with pytest.raises(ArgumentError, match="is not a layer"):
         nn.Chain(nn.Dense(2, 2), "tanh")
+    for bad in (2.5, 0, -1, "3", True):
+        with pytest.raises(ArgumentError, match="in_features must be a positive integer"):
+            nn.Dense(bad, 2)
+    with pytest.raises(DTypeError, match="float32 or float64"):
+        layer(np.zeros(8, dtype=np.int64), np.ones((4, 3), np.int64))
+
+
+class Scale(nn.Layer):
+    """A user's layer, as docs/layers.md writes it: y = x * s (one parameter per feature).
+    Its backward returns a fresh gradient; it knows nothing of any buffer a container keeps."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def param_shapes(self):
+        return {"s": (self.n,)}
+
+    def initial_value(self, name, shape, rng):
+        return rng.uniform(0.5, 1.5, shape)
+
+    def forward(self, params, x):
+        return x * params, x
+
+    def backward(self, params, x, gy, need_gx=True):
+        return gy * params, (gy * x).reshape(-1, self.n).sum(axis=0)
+
+
+def test_a_users_layer_inside_a_chain_gets_its_own_gradient():
+    """The container uses what each layer's backward returns (the Scale example once got leftover memory)."""
+    chain = nn.Chain(nn.Dense(3, 4, "tanh"), Scale(4), nn.Dense(4, 2))
+    params = chain.init(0, np.float64)
+    assert chain.num_params == 16 + 4 + 10
+    assert np.all((chain.unflatten(params)["layers"][1]["s"] >= 0.5))
+    gradcheck(chain, params, np.random.default_rng(0).standard_normal((5, 3)))
+
+
+def test_a_wrong_shaped_parameter_gradient_is_caught_by_the_chain():
+    class Broken(Scale):
+        def backward(self, params, x, gy, need_gx=True):
+            return gy * params, (gy * x)  # not summed over the batch
+
+    chain = nn.Chain(Broken(2), nn.Dense(2, 1))
+    params = chain.init(0, np.float64)
+    y, ctx = chain.forward(params, np.ones((3, 2)))
+    with pytest.raises(ShapeError, match=r"Broken.*parameter gradient of shape \(3, 2\).*length 2"):
+        chain.backward(params, ctx, np.ones_like(y))
+
+
+def test_layer_bookkeeping_from_param_shapes():
+    layer = nn.Dense(3, 2, "tanh")
+    a, b = layer.init(7), layer.init(np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)  # a seed and a generator seeded alike give the same weights
+    assert a.dtype == np.float32 and layer.init(0, np.float64).dtype == np.float64
+    views = layer.unflatten(a)
+    assert views["weight"].shape == (2, 3) and views["bias"].shape == (2,)
+    views["bias"][...] = 5.0  # views, not copies
+    assert np.all(a[6:] == 5.0)
+    chain = nn.Chain(nn.Flatten(), layer, nn.Dense(2, 1))
+    p = chain.init(0)
+    np.testing.assert_array_equal(chain.params_of(p, 2), chain.unflatten(p)["layers"][2]["weight"].reshape(-1).tolist()
+                                  + chain.unflatten(p)["layers"][2]["bias"].tolist())
 
 
 def test_activations_are_stable_at_extremes(xp):

@@ -73,3 +73,46 @@ def test_whole_batch_is_one_ode():
     params = ode.init(0, np.float64)
     x = np.random.default_rng(0).standard_normal((4, 4))
     np.testing.assert_allclose(ode(params, x)[:1], ode(params, x[:1]), atol=1e-10)
+
+
+@pytest.mark.parametrize("solver, dt0", [(tn.RK4(), 0.1), (tn.Euler(), 0.05), (tn.Tsit5(), 0.25)])
+@pytest.mark.parametrize("alg", [tn.InterpolatingAdjoint(), tn.GaussAdjoint(), tn.BacksolveAdjoint(),
+                                 tn.DiscreteAdjoint()], ids=repr)
+def test_fixed_steps_inside_a_neural_ode(solver, dt0, alg):
+    """A fixed-step method (or Tsit5 on a fixed grid) in a NeuralODE: the forward pass is that method's
+    own recurrence, and DiscreteAdjoint's gradient is exactly its derivative."""
+    controller = tn.ConstantStepSize() if solver.adaptive else None
+    ode = tn.NeuralODE(dynamics(), solver=solver, controller=controller, dt0=dt0, sensealg=alg)
+    params = ode.init(0, np.float64) + 0.05
+    x = np.random.default_rng(1).standard_normal((3, 4))
+    y, ctx = ode.forward(params, x)
+    steps = round(1 / dt0)
+    assert ode.last_stats["forward"]["naccept"] == steps and ode.last_stats["forward"]["nreject"] == 0
+    expect = x.copy()  # the method's recurrence by hand, for Euler: y <- y + h f(y)
+    if solver.stages == 1:
+        for _ in range(steps):
+            expect = expect + dt0 * ode.dynamics(params, expect)
+        np.testing.assert_allclose(y, expect, rtol=1e-12)
+    # the discrete adjoint is exact for the computed recurrence; the continuous ones carry the method's error
+    gradcheck(ode, params, x, tol=1e-7 if isinstance(alg, tn.DiscreteAdjoint) else dt0 ** solver.order)
+
+
+def test_a_neural_ode_solves_per_call_with_its_own_saveat_and_dense_output():
+    ode = tn.NeuralODE(dynamics(), rtol=1e-8, atol=1e-8)
+    params = ode.init(0, np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    sol = ode.solve(params, x, saveat=np.linspace(0, 1, 5), dense=True)
+    assert sol.y.shape == (5, 2, 4) and sol.t[-1] == 1.0
+    np.testing.assert_allclose(sol.y[-1], ode(params, x), rtol=1e-12)
+    np.testing.assert_allclose(sol(0.5), sol.y[2], rtol=1e-7)
+    steps = ode.solve(params, x)  # every step
+    assert len(steps.t) == steps.stats["naccept"] + 1
+
+
+def test_neural_ode_options_are_keyword_only_and_checked():
+    with pytest.raises(TypeError):
+        tn.NeuralODE(dynamics(), (0.0, 1.0), tn.Tsit5())  # positional options: not accepted
+    with pytest.raises(tn.ArgumentError, match="dt0"):
+        tn.NeuralODE(dynamics(), solver=tn.RK4())
+    with pytest.raises(tn.ArgumentError, match="tspan"):
+        tn.NeuralODE(dynamics(), (0.0, 0.0))

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 import tinynode
-from tinynode import backend, stepsize, tableaus
+from tinynode import backend, controllers, tableaus
+from tinynode.dense import interpolate
+from tinynode.loop import integrate
+from tinynode.norms import ErrorNorm
+from tinynode.protocol import BoundField, bind
 from tinynode.errors import (ArgumentError, DTypeError, MaxStepsExceeded, NonFiniteError, ShapeError,
                              StepSizeUnderflow, TinyNodeError)
 
@@ -73,7 +77,7 @@ def test_fixed_step_convergence_order(tab):
     hs, errs = [], []
     for n in ns:
         sol = tinynode.solve(prob.f, prob.y0, (0, T), solver=tab, dt0=T / n, saveat=[T],
-                             controller=stepsize.ConstantStepSize())
+                             controller=controllers.ConstantStepSize())
         assert sol.stats["naccept"] == n
         hs.append(T / n)
         errs.append(np.abs(sol.y[-1] - ref).max())
@@ -89,7 +93,7 @@ def test_interpolant_order(tab):
     errs = []
     for h in hs:
         sol = tinynode.solve(prob.f, prob.y0, (0, h), solver=tab, dt0=h, dense=True,
-                             controller=stepsize.ConstantStepSize())
+                             controller=controllers.ConstantStepSize())
         errs.append(np.abs(sol(0.4 * h) - prob.exact(0.4 * h)).max())
     assert fitted_slope(hs, errs) == pytest.approx(tab.interp_order + 1, abs=0.3)
 
@@ -111,7 +115,7 @@ def test_one_step_matches_the_textbook_formulas():
     prob = problems.lotka_volterra()
     h = 0.3
     y1, _, k = textbook_tsit5_step(prob.f, 0.0, prob.y0, h)
-    sol = tinynode.solve(prob.f, prob.y0, (0, h), dt0=h, dense=True, controller=stepsize.ConstantStepSize())
+    sol = tinynode.solve(prob.f, prob.y0, (0, h), dt0=h, dense=True, controller=controllers.ConstantStepSize())
     np.testing.assert_allclose(sol.y[-1], y1, rtol=1e-14, atol=1e-15)  # float64 rounding
     theta = 0.37
     w = tableaus.Tsit5().interp_weights(theta)
@@ -122,7 +126,7 @@ def test_one_step_matches_the_textbook_formulas():
 def reference_step_sequence(f, y0, t0, t1, rtol, atol):
     """The PI controller and the initial step (docs/solvers.md) written as plainly as possible: a list of accepted times."""
     tab = tableaus.Tsit5()
-    ctrl = stepsize.PIController()
+    ctrl = controllers.PIController()
 
     def norm(v):
         return math.sqrt(np.mean(v * v))
@@ -167,8 +171,8 @@ def test_step_sequence_follows_ordinarydiffeq_rules(make, tol):
 # --- step control and counting --------------------------------------------------------------
 
 def test_pi_controller_rules():
-    c = stepsize.PIController()
-    accept, dt, errold = c.adapt(1.0, 0.01, c.init())
+    c = controllers.PIController()
+    accept, dt, errold = c.adapt(1.0, 0.01, c.init(tableaus.TSIT5))
     assert accept and dt == pytest.approx(0.9 * 1e-4**0.08 * 0.01**-0.14) and dt < 1  # first-step damping
     assert errold == 0.01
     accept, dt, errold2 = c.adapt(1.0, 2.0, errold)
@@ -179,9 +183,11 @@ def test_pi_controller_rules():
 
 
 def test_i_controller_rules():
-    c = stepsize.IController()
-    assert c.adapt(1.0, 0.5, None)[:2] == (True, pytest.approx(0.9 * 0.5**-0.2))
-    assert c.adapt(1.0, 3.0, None)[:2] == (False, pytest.approx(0.9 * 3**-0.2))
+    c = controllers.IController()
+    state = c.init(tableaus.TSIT5)  # the exponent 1/(k+1) from Tsit5's embedded order k = 4
+    assert c.adapt(1.0, 0.5, state)[:2] == (True, pytest.approx(0.9 * 0.5**-0.2))
+    assert c.adapt(1.0, 3.0, state)[:2] == (False, pytest.approx(0.9 * 3**-0.2))
+    assert c.adapt(1.0, 3.0, c.init(problems.bogacki_shampine()))[1] == pytest.approx(0.9 * 3 ** (-1 / 3))
 
 
 def test_i_controller_is_selectable_and_changes_the_steps():
@@ -200,8 +206,10 @@ def test_initial_step_heuristic_by_hand():
     dt0 = 0.01 * (1 / sk) / d1
     d2 = abs(lam * lam * dt0) / sk / dt0
     expected = min(100 * dt0, (0.01 / max(d1, d2)) ** 0.2)
-    first = tinynode.solve(lambda t, y, p: lam * y, np.ones(1), (0, 10), rtol=rtol, atol=atol)
-    assert first.t[1] == pytest.approx(expected, rel=1e-12) or first.stats["nreject"] > 0
+    norm = ErrorNorm(rtol, atol, 1, np.float64)
+    field = bind(lambda t, y, p: lam * y, None, (1,), np.float64)
+    got, nf = controllers.initial_step(field, 0.0, np.ones(1), np.array([lam]), norm, 5, 10.0)
+    assert got == pytest.approx(expected, rel=1e-12) and nf == 1
     assert sol.stats["nf"] == 2 + 6 * (sol.stats["naccept"] + sol.stats["nreject"])
 
 
@@ -343,7 +351,12 @@ def test_field_with_wrong_shape_or_dtype():
     (dict(saveat=[1.5]), "within tspan"),
     (dict(max_steps=0), "max_steps"),
     (dict(dt0=0.0), "dt0"),
-    (dict(solver=tableaus.RK4()), "fixed-step method: pass dt0"),
+    (dict(solver=tableaus.RK4()), "fixed-step method: give the step size with dt0"),
+    (dict(solver="tsit5"), "solver must be a tableau"),
+    (dict(controller="pi"), "controller must be a step-size controller"),
+    (dict(max_steps=10.5), "max_steps"),
+    (dict(saveat=[0.5, np.nan]), "finite times"),
+    (dict(atol=np.ones(3)), "does not broadcast"),
 ])
 def test_invalid_arguments(kwargs, match):
     args = dict(tspan=(0.0, 1.0))
@@ -352,11 +365,9 @@ def test_invalid_arguments(kwargs, match):
         tinynode.solve(lambda t, y, p: -y, np.ones(2), args.pop("tspan"), **args)
 
 
-def test_invalid_y0_and_solver():
+def test_invalid_y0():
     with pytest.raises(DTypeError, match="float32 or float64"):
         tinynode.solve(lambda t, y, p: -y, np.ones(2, dtype=int), (0, 1))
-    with pytest.raises(TypeError, match="tableau"):
-        tinynode.solve(lambda t, y, p: -y, np.ones(2), (0, 1), solver="tsit5")
 
 
 def test_every_failure_is_in_one_family():
@@ -378,7 +389,6 @@ def test_user_exceptions_pass_through_unchanged():
 def test_dense_at_polynomial_form_equals_the_stage_combination():
     """DenseOutput.at (the adjoints' path: the step's interpolating polynomial) gives
     the same values as y_n + h sum b_i(theta) k_i, across steps and in both directions."""
-    from tinynode.odeint import _combine
     prob = problems.lotka_volterra()
     for tspan in (prob.tspan, prob.tspan[::-1]):
         y0 = prob.y0 if tspan == prob.tspan else tinynode.solve(prob.f, prob.y0, prob.tspan, rtol=1e-8,
@@ -388,7 +398,7 @@ def test_dense_at_polynomial_form_equals_the_stage_combination():
         assert len(d.ts) > 5
         for t in np.linspace(*tspan, 37):
             n = max(i for i, tn_ in enumerate(d.ts) if (tn_ - t) * np.sign(tspan[1] - tspan[0]) <= 0)
-            expect = _combine(d.tableau, d.buffers[n], d.hs[n], (t - d.ts[n]) / d.hs[n])
+            expect = interpolate(d.tableau, d.buffers[n], d.hs[n], (t - d.ts[n]) / d.hs[n])
             np.testing.assert_allclose(d.at(t), expect, rtol=1e-12, atol=1e-12)
         # at_many: several times, inside one step or across several, in one call
         times = list(np.linspace(*tspan, 23))
@@ -398,33 +408,66 @@ def test_dense_at_polynomial_form_equals_the_stage_combination():
 
 
 @pytest.mark.parametrize("jump, solver", [(False, None), (True, None), (True, "rk4"), (False, "euler")])
-def test_on_attempt_announces_the_times_of_every_evaluation(jump, solver):
-    """The adjoints prepare a step's stages from on_attempt(times): every later evaluation
-    of f in that attempt must be at one of those times (k_1 included after a jump)."""
-    from tinynode.odeint import integrate
+def test_prepare_announces_the_times_of_every_evaluation(jump, solver):
+    """The adjoints linearize a step's stages in prepare(times): every later evaluation of f
+    in that step must be at one of those times (k_1 included only after a jump)."""
     prob = problems.lotka_volterra()
     log = []
 
-    def f(t, y, p):
-        log.append(("f", t))
-        return prob.f(t, y, p)
+    class Recording(BoundField):
+        def into(self, t, y, out):
+            log.append(("f", t))
+            return super().into(t, y, out)
+
+        def prepare(self, times):
+            log.append(("at", list(times)))
 
     def on_tstop(t, y):
         y += 0.01
         return True
 
     tableau = {None: tableaus.Tsit5, "rk4": tableaus.RK4, "euler": tableaus.Euler}[solver]()
-    integrate(f, prob.y0.copy(), 0.0, 5.0, rtol=1e-5, atol=1e-5, on_attempt=lambda ts: log.append(("at", ts)),
-              tstops=[1.3, 2.9] if jump else (), on_tstop=on_tstop, tableau=tableau,
-              dt0=None if tableau.adaptive else 0.25)
+    field = Recording(prob.f, None, prob.y0.shape, prob.y0.dtype)
+    integrate(field, prob.y0.copy(), (0.0, 5.0), solver=tableau,
+              controller=controllers.PIController() if tableau.adaptive else controllers.ConstantStepSize(),
+              norm=ErrorNorm(1e-5, 1e-5, prob.y0.size, prob.y0.dtype), dt0=None if tableau.adaptive else 0.25,
+              tstops=[1.3, 2.9] if jump else (), on_tstop=on_tstop)
     announced, attempts = None, 0
     for kind, value in log:
         if kind == "at":
             announced, attempts = value, attempts + 1
-            assert value  # an attempt that evaluates nothing is not announced
-        elif announced is not None:  # (f(t0) and the initial step's probe come before any attempt)
-            assert value in announced
+            assert all(type(t) is float for t in value)
+        elif announced:  # (f(t0) and the initial step's probe come first; Euler announces no stages)
+            assert value in announced  # k_1 after a jump or a non-FSAL step: the last step's c = 1 stage
     assert attempts > 5
-    if solver is None:  # FSAL: t_n itself only when k_1 must be re-evaluated, after a jump
-        k1_announced = sum(1 for kind, value in log if kind == "at" and len(value) == 7)
-        assert k1_announced == (2 if jump else 0)
+
+
+def test_user_defined_tableaus_alternated_each_give_their_own_answer():
+    """Per-tableau data belongs to the tableau: new tableau objects, made and dropped in a loop
+    (so Python may reuse their ids), and several methods alternated, each give their own result."""
+    prob = problems.lotka_volterra()
+    makers = [problems.bogacki_shampine, problems.heun_euler, tableaus.Tsit5]
+    reference = {}
+    for make in makers:
+        sol = tinynode.solve(prob.f, prob.y0, prob.tspan, solver=make(), rtol=1e-5, atol=1e-5, saveat=[4.0])
+        np.testing.assert_allclose(sol.y[-1], prob.exact(4.0), rtol=1e-2)  # each is a correct method
+        reference[make] = sol
+    assert len({r.stats["nf"] for r in reference.values()}) == 3  # and they differ
+    for _ in range(4):
+        for make in makers:
+            sol = tinynode.solve(prob.f, prob.y0, prob.tspan, solver=make(), rtol=1e-5, atol=1e-5, saveat=[4.0])
+            assert sol.stats == reference[make].stats
+            np.testing.assert_array_equal(sol.y, reference[make].y)
+
+
+@pytest.mark.parametrize("make", [problems.bogacki_shampine, problems.heun_euler])
+def test_user_defined_tableaus_reach_their_order(make):
+    """Fixed steps halved: the error falls by 2^order (a user's tableau runs through the same step)."""
+    prob = problems.linear()
+    tableau = make()
+    errors = []
+    for dt in (0.1, 0.05):
+        sol = tinynode.solve(prob.f, prob.y0, prob.tspan, solver=tableau, controller=tinynode.ConstantStepSize(),
+                             dt0=dt, saveat=[prob.tspan[1]])
+        errors.append(np.abs(sol.y[-1] - prob.exact(prob.tspan[1])).max())
+    assert math.log2(errors[0] / errors[1]) == pytest.approx(tableau.order, abs=0.25)

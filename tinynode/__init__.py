@@ -3,26 +3,50 @@
 Dense layers with hand-written VJPs, an adaptive Tsit5 integrator and
 continuous adjoints, Adam and cross-entropy: everything needed to reproduce
 the Lux.jl tutorial "MNIST Classification using Neural ODEs", written to be
-read.
+read. docs/architecture.md maps the modules.
 """
 
 __version__ = "0.1.0"
 
-from . import backend, nn, losses, optim, testing  # noqa: E402,F401
-from .errors import (  # noqa: E402,F401
-    TinyNodeError, ArgumentError, ShapeError, DTypeError, BackendError, GradcheckError, DataError,
-    CheckpointError, TrainingError,
+from . import backend, losses, nn, optim, testing  # noqa: E402
+from .errors import (  # noqa: E402
+    ArgumentError,
+    BackendError,
+    CheckpointError,
+    DataError,
+    DTypeError,
+    GradcheckError,
+    MaxStepsExceeded,
+    NonFiniteError,
+    ShapeError,
+    SolverError,
+    StepSizeUnderflow,
+    TinyNodeError,
+    TrainingError,
 )
-from .losses import logit_cross_entropy, logit_cross_entropy_grad, accuracy  # noqa: E402,F401
-from .optim import Adam, SGD  # noqa: E402,F401
-from . import stepsize, tableaus  # noqa: E402,F401
-from .errors import SolverError, MaxStepsExceeded, StepSizeUnderflow, NonFiniteError  # noqa: E402,F401
-from .odeint import solve, Solution  # noqa: E402,F401
-from .stepsize import PIController, IController, ConstantStepSize  # noqa: E402,F401
-from .tableaus import Tsit5, Dopri5, RK4, Euler  # noqa: E402,F401
-from .field import VectorField  # noqa: E402,F401
-from .adjoints import (  # noqa: E402,F401
-    solve_with_vjp, InterpolatingAdjoint, GaussAdjoint, BacksolveAdjoint, DiscreteAdjoint,
+from .losses import accuracy, logit_cross_entropy, logit_cross_entropy_grad  # noqa: E402
+from .optim import SGD, Adam  # noqa: E402
+from . import controllers, dense, loop, norms, protocol, step, tableaus  # noqa: E402
+from .controllers import ConstantStepSize, IController, PIController  # noqa: E402
+from .tableaus import RK4, Dopri5, Euler, Tsit5  # noqa: E402
+from .odeint import Solution, solve  # noqa: E402
+from .field import VectorField  # noqa: E402
+from .adjoints import (  # noqa: E402
+    BacksolveAdjoint,
+    DiscreteAdjoint,
+    GaussAdjoint,
+    InterpolatingAdjoint,
+    SensitivityAlgorithm,
+    solve_with_vjp,
 )
-from .neural_ode import NeuralODE  # noqa: E402,F401
-from . import models, data  # noqa: E402,F401
+from .neural_ode import NeuralODE  # noqa: E402
+from . import checkpoint, data, models, train  # noqa: E402
+
+__all__ = [
+    "ArgumentError", "BackendError", "CheckpointError", "DataError", "DTypeError", "GradcheckError",
+    "MaxStepsExceeded", "NonFiniteError", "ShapeError", "SolverError", "StepSizeUnderflow", "TinyNodeError",
+    "TrainingError", "accuracy", "logit_cross_entropy", "logit_cross_entropy_grad", "SGD", "Adam",
+    "ConstantStepSize", "IController", "PIController", "RK4", "Dopri5", "Euler", "Tsit5", "Solution", "solve",
+    "VectorField", "BacksolveAdjoint", "DiscreteAdjoint", "GaussAdjoint", "InterpolatingAdjoint",
+    "SensitivityAlgorithm", "solve_with_vjp", "NeuralODE",
+]

@@ -24,7 +24,7 @@ from .errors import BackendError
 
 __all__ = [
     "array_module", "is_cupy", "cupy_or_none", "gpu_available", "get_array_module",
-    "to_device", "to_host", "item", "counters", "reset_counters", "device_of", "blas_threads",
+    "to_device", "to_host", "item", "counters", "reset_counters", "blas_threads",
 ]
 
 #: Counts of host/device traffic made by tinynode itself (not by user code).
@@ -53,11 +53,6 @@ def array_module(*arrays):
             import cupy
             return cupy
     return np
-
-
-def device_of(x):
-    """``"gpu"`` for a CuPy array, ``"cpu"`` otherwise."""
-    return "gpu" if is_cupy(x) else "cpu"
 
 
 _cupy_state = {}

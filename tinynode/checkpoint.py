@@ -20,6 +20,7 @@ from . import __version__
 from .backend import to_host
 from .errors import CheckpointError
 from .fileio import atomic_file
+from .optim import state_from_arrays, state_to_arrays
 
 __all__ = ["save_checkpoint", "load_checkpoint", "architecture_of"]
 
@@ -33,10 +34,8 @@ def save_checkpoint(path, params, opt_state=None, *, architecture, meta=None):
     """Write ``path`` atomically. ``opt_state`` is an optimiser state dict (arrays and a step count)."""
     path = os.fspath(path)
     arrays = {"params": to_host(params)}
-    for key, value in (opt_state or {}).items():
-        if key.startswith("_"):
-            continue  # scratch buffers
-        arrays[f"opt_{key}"] = np.asarray(to_host(value) if hasattr(value, "shape") else value)
+    for key, value in state_to_arrays(opt_state or {}).items():  # scratch buffers dropped
+        arrays[f"opt_{key}"] = to_host(value)
     document = {"format": "tinynode-checkpoint-1", "version": __version__, "architecture": architecture,
                 **(meta or {})}
     arrays["meta"] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
@@ -71,6 +70,6 @@ def load_checkpoint(path, architecture=None):
         raise CheckpointError(f"{path}: parameter vector of shape {params.shape} does not match its "
                               f"architecture ({meta['architecture']['num_params']} parameters)")
     opt_state = {key[4:]: value for key, value in arrays.items() if key.startswith("opt_")}
-    if "t" in opt_state:
-        opt_state["t"] = int(opt_state["t"])
+    if opt_state:
+        opt_state = state_from_arrays(opt_state)
     return {"params": params, "opt_state": opt_state, "meta": meta}

@@ -24,7 +24,7 @@ from .errors import TinyNodeError, TrainingError
 from .fileio import atomic_file
 from .models import tutorial_model
 from .optim import Adam
-from .stepsize import IController, PIController
+from .controllers import IController, PIController
 from .tableaus import Dopri5, Tsit5
 from .train import TrainingInterrupted, confusion_matrix, fit, predict
 

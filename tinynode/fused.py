@@ -90,14 +90,15 @@ def adam_update(xp, params, grads, m, v, lr, b1, b2, eps, t):
 
 # -- Dense layers ----------------------------------------------------------------------
 
-#: activation name -> (y from z, d loss/dz from y and g = d loss/dy), as CUDA expressions
-#: (the same functions as tinynode.nn.ACTIVATIONS).
+#: activation name -> (y from z, d loss/dz from y and g = d loss/dy), as CUDA expressions: the
+#: functions of tinynode.nn.ACTIVATIONS, written so that they are also valid Python over NumPy
+#: (tests/test_fused.py evaluates them on the CPU against those definitions, value by value).
 ACTIVATION_CODE = {
     "identity": ("z", "g"),
     "tanh": ("tanh(z)", "g * (1 - y * y)"),
     "sigmoid": ("1 / (1 + exp(-z))", "g * y * (1 - y)"),
-    "relu": ("max(z, (T)0)", "y > 0 ? g : (T)0"),
-    "softplus": ("z > 20 ? z : log1p(exp(z))", "g * -expm1(-y)"),
+    "relu": ("fmax(z, 0 * z)", "g * (y > 0)"),
+    "softplus": ("fmax(z, 0 * z) + log1p(exp(-fabs(z)))", "-g * expm1(-y)"),
 }
 
 

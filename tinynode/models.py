@@ -18,8 +18,8 @@ def tutorial_model(sensealg=None, solver=None, rtol=1e-3, atol=1e-3, controller=
     """The tutorial's classifier (16,450 parameters); the options go to its NeuralODE."""
     dynamics = Chain(Dense(20, 10, "tanh"), Dense(10, 10, "tanh"), Dense(10, 20, "tanh"))
     return Chain(Flatten(), Dense(784, 20, "tanh"),
-                 NeuralODE(dynamics, (0.0, 1.0), solver=solver, rtol=rtol, atol=atol, sensealg=sensealg,
-                           controller=controller),
+                 NeuralODE(dynamics, (0.0, 1.0), solver=solver, controller=controller, rtol=rtol, atol=atol,
+                           sensealg=sensealg),
                  Dense(20, 10))
 
 

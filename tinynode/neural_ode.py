@@ -17,9 +17,8 @@ import numpy as np
 
 from .adjoints import InterpolatingAdjoint, solve_with_vjp
 from .field import VectorField
-from .nn import Layer, _check_params
-from .odeint import solve
-from .tableaus import TSIT5
+from .nn import Layer, check_params
+from .odeint import DEFAULTS, Solution, check_method, check_span, solve
 
 __all__ = ["NeuralODE"]
 
@@ -27,33 +26,41 @@ __all__ = ["NeuralODE"]
 class NeuralODE(Layer):
     """``x -> y(t1)`` for ``dy/dt = dynamics(params, y)``, ``y(t0) = x``.
 
-    Arguments:
+    Arguments (all but the first two keyword-only, named and defaulted as in
+    :func:`tinynode.solve` and :func:`tinynode.solve_with_vjp`):
         dynamics: a layer mapping states to derivatives (same in and out size).
-        tspan: ``(t0, t1)``.
-        solver: a tableau (``tinynode.Tsit5()`` by default).
-        rtol, atol: tolerances, the tutorial's 1e-3 and 1e-3 by default.
+        tspan: ``(t0, t1)``, ``(0, 1)`` by default.
+        solver, controller: a tableau (Tsit5 by default) and a step-size controller
+            (OrdinaryDiffEq's PI controller by default).
+        rtol, atol: tolerances, ``1e-3`` and ``1e-6`` by default as for ``solve``
+            (the Lux tutorial's model sets ``atol=1e-3``: :func:`tinynode.models.tutorial_model`).
+        dt0: the first step size; required by the fixed-step ``RK4()`` and ``Euler()``.
+        max_steps: the most step attempts per solve.
         sensealg: how gradients are computed (``InterpolatingAdjoint()`` by default).
-        saveat: None (return ``y(t1)``) or the times to return (``(len, *x.shape)``).
-        controller, max_steps: passed to the solver.
+        saveat: None (the layer returns ``y(t1)``) or the times it returns
+            (stacked time-first, ``(len, *x.shape)``). For one-off trajectories
+            (plots) use :meth:`solve`, which takes them per call.
     """
 
-    def __init__(self, dynamics, tspan=(0.0, 1.0), solver=None, rtol=1e-3, atol=1e-3, sensealg=None,
-                 saveat=None, controller=None, max_steps=100_000):
+    def __init__(self, dynamics, tspan=(0.0, 1.0), *, solver=None, controller=None, rtol=DEFAULTS["rtol"],
+                 atol=DEFAULTS["atol"], dt0=None, max_steps=DEFAULTS["max_steps"], sensealg=None, saveat=None):
         self.dynamics = dynamics
         self.field = VectorField(dynamics)
-        self.tspan = (float(tspan[0]), float(tspan[1]))
-        self.solver = TSIT5 if solver is None else solver
-        self.rtol, self.atol = rtol, atol
+        self.tspan = check_span(tspan)
+        self.solver, self.controller = check_method(solver, controller, dt0)
+        self.rtol, self.atol, self.dt0, self.max_steps = rtol, atol, dt0, max_steps
         self.sensealg = InterpolatingAdjoint() if sensealg is None else sensealg
         self.saveat = None if saveat is None else [float(t) for t in saveat]
-        self.controller, self.max_steps = controller, max_steps
-        self.num_params = dynamics.num_params
         self.last_stats = {}
         self.reset_counts()
 
     def __repr__(self):
         # the architecture only: tolerances and the sensealg change how, not what, it computes
         return f"NeuralODE({self.dynamics!r}, tspan={self.tspan}, solver={self.solver!r})"
+
+    @property
+    def num_params(self):
+        return self.dynamics.num_params
 
     def reset_counts(self):
         """Zero the running totals of forward evaluations and backward VJPs."""
@@ -67,10 +74,18 @@ class NeuralODE(Layer):
         """``{"dynamics": named views of the dynamics' parameters}``."""
         return {"dynamics": self.dynamics.unflatten(params)}
 
+    def solve(self, params, x, *, saveat=None, dense=False) -> Solution:
+        """The whole :class:`~tinynode.Solution` from ``x`` (inference), with this call's ``saveat``
+        (``None``: every step) and ``dense`` (``sol(t)`` anywhere): for plotting a hidden trajectory."""
+        check_params(self, params)
+        return solve(self.field, x, self.tspan, params, **self._options(), saveat=saveat, dense=dense)
+
     def _options(self):
-        saveat = [self.tspan[1]] if self.saveat is None else self.saveat
-        return dict(saveat=saveat, rtol=self.rtol, atol=self.atol, solver=self.solver,
-                    controller=self.controller, max_steps=self.max_steps)
+        return dict(solver=self.solver, controller=self.controller, rtol=self.rtol, atol=self.atol, dt0=self.dt0,
+                    max_steps=self.max_steps)
+
+    def _saveat(self):
+        return [self.tspan[1]] if self.saveat is None else self.saveat
 
     def _output(self, sol):
         return sol.y[-1] if self.saveat is None else sol.y
@@ -82,27 +97,23 @@ class NeuralODE(Layer):
 
     def __call__(self, params, x):
         """Inference: the plain solve, keeping nothing for a backward pass."""
-        _check_params(self, params)
-        sol = solve(self.field, x, self.tspan, params, **self._options())
+        check_params(self, params)
+        sol = solve(self.field, x, self.tspan, params, **self._options(), saveat=self._saveat())
         self._count_forward(sol)
         return self._output(sol)
 
     def forward(self, params, x):
         """Solve from ``x`` with the sensealg's forward pass; ``ctx`` is its pullback."""
-        _check_params(self, params)
-        sol, pullback = solve_with_vjp(self.field, x, self.tspan, params, sensealg=self.sensealg,
-                                       **self._options())
+        check_params(self, params)
+        sol, pullback = solve_with_vjp(self.field, x, self.tspan, params, **self._options(),
+                                       saveat=self._saveat(), sensealg=self.sensealg)
         self._count_forward(sol)
         return self._output(sol), pullback
 
-    def backward(self, params, ctx, gy, *, out=None, need_gx=True):
-        """The adjoint pass: ``(dL/dx, dL/dparams)`` from ``dL/dy``."""
-        gy_all = gy[None] if self.saveat is None else gy
-        gx, gp, stats = ctx(gy_all)
+    def backward(self, params, ctx, gy, need_gx=True):
+        """The adjoint pass: ``(dL/dx, dL/dparams)`` from ``dL/dy`` (stats in ``last_stats["backward"]``)."""
+        gx, gp, stats = ctx(gy[None] if self.saveat is None else gy)
         self.last_stats["backward"] = stats
-        self.counts["backward_nvjp"] += stats.get("nvjp", 0) + stats.get("nvjp_params", 0)
-        self.counts["backward_nf"] += stats.get("nf", 0) + stats.get("nf_resolve", 0)
-        if out is None:
-            return gx, gp
-        out[...] = gp
-        return gx, out
+        self.counts["backward_nvjp"] += stats["nvjp"] + stats["nvjp_params"]
+        self.counts["backward_nf"] += stats["nf"] + stats["nf_resolve"]
+        return gx, gp

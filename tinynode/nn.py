@@ -3,40 +3,49 @@
 A layer describes a function ``y = layer(params, x)``. It holds only its
 *hyper*-parameters (sizes, activation); the parameters live in ONE flat 1-D
 array that the caller owns. That single vector is what Adam updates, what the
-gradient fills and what the adjoint's mu accumulates into -- no per-layer
-allocation anywhere.
+gradient fills and what the adjoint's mu accumulates into.
 
-Every layer has
+The layer protocol (what :class:`Chain`, :class:`~tinynode.VectorField` and
+``gradcheck`` rely on):
 
-* ``init(seed_or_rng, dtype=float32) -> params`` (deterministic for a seed);
 * ``forward(params, x) -> (y, ctx)``: ``ctx`` is what the backward pass needs.
   It is *returned*, never stored on ``self``: an ODE vector field is evaluated
   six times per Tsit5 step before any backward pass runs;
-* ``backward(params, ctx, gy) -> (gx, gparams)``: the vector-Jacobian product
-  ``gy^T dy/dx`` and ``gy^T dy/dparams``, written by hand; ``gparams`` has the
-  layout of ``params``;
-* ``layer(params, x) -> y``, ``layer.num_params`` and ``layer.unflatten(params)``,
-  a nested dict of named *views* into the flat vector (no copies).
+* ``backward(params, ctx, gy, need_gx=True) -> (gx, gparams)``: the
+  vector-Jacobian product ``gy^T dy/dx`` and ``gy^T dy/dparams``, written by
+  hand, ``gparams`` flat like ``params``. ``need_gx=False`` says nobody needs
+  ``gx`` (d loss / d pixels): a layer may skip it, or ignore the flag;
+* ``num_params``, ``init(seed_or_rng, dtype)`` and ``unflatten(params)``.
 
-Two keyword arguments of ``backward`` exist for speed, not for the math:
-``out=`` writes ``gparams`` into a caller's buffer (a :class:`Chain` hands each
-layer its slice), and ``need_gx=False`` skips the input gradient (nobody needs
-d loss / d pixels).
+:class:`Layer` supplies the bookkeeping. A layer with parameters declares their
+names and shapes in ``param_shapes()``; ``num_params``, ``unflatten`` (named
+*views*, no copies) and ``init`` (from a seed or a ``numpy.random.Generator``,
+each parameter from ``initial_value``) follow. Writing a layer is then about
+ten lines (docs/layers.md).
 """
+
+import math
+from typing import NamedTuple
 
 import numpy as np
 
 from .backend import array_module
-from .errors import DTypeError, ShapeError
+from .errors import ArgumentError, DTypeError, ShapeError
 
-__all__ = ["Layer", "Dense", "Flatten", "Chain", "ACTIVATIONS", "dense_stack"]
+__all__ = ["Layer", "Dense", "Flatten", "Chain", "Activation", "ACTIVATIONS", "dense_vjp", "check_params"]
 
 
 # ---------------------------------------------------------------------------
-# Activations. Each derivative is written in terms of the OUTPUT y = act(z),
-# so the forward pass only has to keep y (tanh' = 1 - y^2, sigmoid' = y(1 - y),
-# softplus' = sigmoid(z) = 1 - exp(-y), relu' = [y > 0]).
+# Activations: each function and its derivative, written once. The derivative
+# is expressed through the OUTPUT y = act(z), so the forward pass only keeps y:
+#   tanh' = 1 - y^2,  sigmoid' = y (1 - y),  relu' = [y > 0],
+#   softplus' = sigmoid(z) = 1 - exp(-y).
+# The GPU kernels of tinynode.fused are tested against these definitions.
 # ---------------------------------------------------------------------------
+
+def _identity(xp, z):
+    return z
+
 
 def _tanh(xp, z):
     return xp.tanh(z, out=z)
@@ -60,39 +69,73 @@ def _softplus(xp, z):
     return xp.logaddexp(0, z, out=z)
 
 
-def _dtanh(xp, y, gy):
+def _identity_vjp(xp, y, gy):
+    return gy
+
+
+def _tanh_vjp(xp, y, gy):
     gz = y * y
     xp.subtract(1, gz, out=gz)
     gz *= gy
     return gz
 
 
-def _dsigmoid(xp, y, gy):
+def _sigmoid_vjp(xp, y, gy):
     gz = 1 - y
     gz *= y
     gz *= gy
     return gz
 
 
-def _drelu(xp, y, gy):
+def _relu_vjp(xp, y, gy):
     return gy * (y > 0)
 
 
-def _dsoftplus(xp, y, gy):
+def _softplus_vjp(xp, y, gy):
     gz = xp.expm1(-y)  # -(1 - exp(-y)) = -sigmoid(z), accurate when y is tiny
     gz *= gy
     xp.negative(gz, out=gz)
     return gz
 
 
-#: name -> (in-place activation, VJP through it given y = act(z)).
-ACTIVATIONS = {
-    "identity": (None, None),
-    "tanh": (_tanh, _dtanh),
-    "sigmoid": (_sigmoid, _dsigmoid),
-    "relu": (_relu, _drelu),
-    "softplus": (_softplus, _dsoftplus),
-}
+class Activation(NamedTuple):
+    """An activation: ``forward(xp, z)`` overwrites ``z`` with ``act(z)`` and returns it;
+    ``vjp(xp, y, gy)`` returns ``gy * act'(z)`` from the output ``y = act(z)``."""
+
+    name: str
+    forward: object
+    vjp: object
+
+
+ACTIVATIONS = {a.name: a for a in (
+    Activation("identity", _identity, _identity_vjp),
+    Activation("tanh", _tanh, _tanh_vjp),
+    Activation("sigmoid", _sigmoid, _sigmoid_vjp),
+    Activation("relu", _relu, _relu_vjp),
+    Activation("softplus", _softplus, _softplus_vjp),
+)}
+
+
+def dense_vjp(gz, x, w, gw=None, gb=None, *, need_gx=True, ones=None, out=None):
+    """The VJP of the affine map ``z = x W^T + b`` (every Dense derivative goes through here).
+
+    Given ``gz = dL/dz`` (rows x out) and the input ``x`` (rows x in)::
+
+        gW = gz^T x  (into ``gw``, out x in),   gb = 1^T gz  (into ``gb``),   gx = gz W
+
+    Returns ``gx`` (into ``out`` if given; None when ``need_gx`` is False). With
+    ``gw`` None the parameter part is skipped (a state-only product). The bias
+    gradient, a sum over rows, is computed as the product ``1^T gz``: one BLAS
+    call, several times faster than ``gz.sum(axis=0)`` for narrow layers. Pass
+    ``ones`` (a vector of ``rows`` ones) when calling this many times.
+    """
+    xp = array_module(gz)
+    if gw is not None:
+        if ones is None:
+            ones = xp.ones(gz.shape[0], dtype=gz.dtype)
+        xp.dot(gz.T, x, out=gw)
+        xp.dot(ones, gz, out=gb)
+    return xp.dot(gz, w, out=out) if need_gx else None
 
 
 def _rng(seed_or_rng):
@@ -101,31 +144,70 @@ def _rng(seed_or_rng):
     return np.random.default_rng(seed_or_rng)
 
 
-def _check_params(layer, params):
+def check_params(layer, params):
+    """Raise a ShapeError unless ``params`` is a flat vector of ``layer.num_params`` floats."""
     if getattr(params, "ndim", None) != 1 or params.shape[0] != layer.num_params:
         raise ShapeError(
             f"{layer!r} expects a flat parameter vector of length {layer.num_params}, "
             f"got shape {getattr(params, 'shape', type(params).__name__)}. "
             "Create it with layer.init(seed)."
         )
+    if params.dtype.kind != "f" or params.dtype.itemsize not in (4, 8):
+        raise DTypeError(f"{layer!r}: parameters must be float32 or float64, got {params.dtype}; "
+                         "cast them, e.g. params.astype(numpy.float32).")
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ArgumentError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 class Layer:
-    """What every layer shares: calling, counting and naming parameters."""
+    """What every layer shares: calling, counting, naming and initialising parameters.
 
-    num_params = 0
+    Override ``param_shapes()`` (``{name: shape}``, in storage order) and
+    ``initial_value(name, shape, rng)`` for a layer with parameters; then
+    ``num_params``, ``unflatten`` and ``init`` work without more code.
+    """
+
+    def param_shapes(self):
+        """``{name: shape}`` of this layer's parameters, in the order they are stored."""
+        return {}
+
+    def initial_value(self, name, shape, rng):
+        """A float64 array of ``shape`` for parameter ``name`` (zeros unless overridden)."""
+        return np.zeros(shape)
+
+    @property
+    def num_params(self):
+        return sum(math.prod(shape) for shape in self.param_shapes().values())
 
     def __call__(self, params, x):
         """``y = layer(params, x)``: the forward pass without its context."""
         return self.forward(params, x)[0]
 
     def init(self, seed_or_rng=0, dtype=np.float32):
-        """A fresh flat parameter vector (empty for a parameter-free layer)."""
-        return np.zeros(0, dtype=dtype)
+        """A fresh flat parameter vector, each parameter from ``initial_value`` (deterministic for a seed)."""
+        rng = _rng(seed_or_rng)
+        params = np.zeros(self.num_params, dtype=dtype)
+        for name, view in self.unflatten(params).items():
+            view[...] = self.initial_value(name, view.shape, rng)
+        return params
 
     def unflatten(self, params):
-        """Named views into the flat parameter vector (empty for this layer)."""
-        return {}
+        """``{name: view}``: each parameter as a view of its part of the flat vector (no copies)."""
+        views, start = {}, 0
+        for name, shape in self.param_shapes().items():
+            size = math.prod(shape)
+            views[name] = params[start: start + size].reshape(shape)
+            start += size
+        return views
+
+    @staticmethod
+    def xp(array):
+        """The array module (``numpy`` or ``cupy``) of ``array``: write layers once for both."""
+        return array_module(array)
 
 
 class Dense(Layer):
@@ -135,74 +217,65 @@ class Dense(Layer):
     ``b`` (shape ``(out,)``). ``x`` has shape ``(..., in)``; the batch is the
     leading axis (Julia's is the trailing one, hence ``W.T`` here).
 
-    VJP, with ``gz = gy * act'(z)``:  ``gx = gz @ W``,  ``gW = gz^T x``,
-    ``gb = sum over the batch of gz``.
+    VJP, with ``gz = gy * act'(z)`` (:data:`ACTIVATIONS`) and then
+    :func:`dense_vjp`: ``gx = gz W``, ``gW = gz^T x``, ``gb = sum over the batch of gz``.
     """
 
     def __init__(self, in_features, out_features, activation=None):
-        if int(in_features) < 1 or int(out_features) < 1:
-            raise ValueError(f"Dense sizes must be positive, got {in_features} => {out_features}")
+        self.in_features = _positive_int("in_features", in_features)
+        self.out_features = _positive_int("out_features", out_features)
         name = "identity" if activation is None else activation
         if name not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.activation = name
-        self._act, self._dact = ACTIVATIONS[name]
-        self._nw = self.out_features * self.in_features
-        self.num_params = self._nw + self.out_features
+            raise ArgumentError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        self.activation = ACTIVATIONS[name]
 
     def __repr__(self):
-        act = "" if self.activation == "identity" else f", {self.activation}"
+        act = "" if self.activation.name == "identity" else f", {self.activation.name}"
         return f"Dense({self.in_features} => {self.out_features}{act})"
 
-    def init(self, seed_or_rng=0, dtype=np.float32):
-        """Glorot-uniform weights (as Lux's Dense), zero biases."""
-        rng = _rng(seed_or_rng)
-        limit = np.sqrt(6.0 / (self.in_features + self.out_features))
-        params = np.zeros(self.num_params, dtype=dtype)
-        params[: self._nw] = rng.uniform(-limit, limit, self._nw)
-        return params
+    @property
+    def num_params(self):
+        return self.out_features * (self.in_features + 1)
 
-    def unflatten(self, params):
-        """``{"weight": (out, in) view, "bias": (out,) view}``."""
-        return {
-            "weight": params[: self._nw].reshape(self.out_features, self.in_features),
-            "bias": params[self._nw:],
-        }
+    def param_shapes(self):
+        return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
+
+    def initial_value(self, name, shape, rng):
+        """Glorot-uniform weights (as Lux's Dense), zero biases."""
+        if name == "bias":
+            return np.zeros(shape)
+        limit = np.sqrt(6.0 / (self.in_features + self.out_features))
+        return rng.uniform(-limit, limit, shape)
 
     def forward(self, params, x):
         """``(act(x @ W.T + b), ctx)``; ``ctx = (x, y)`` is all the VJP needs."""
-        _check_params(self, params)
-        if x.shape[-1:] != (self.in_features,):
-            raise ShapeError(f"{self!r} expects inputs of shape (..., {self.in_features}), got {x.shape}")
+        check_params(self, params)
+        if getattr(x, "shape", ())[-1:] != (self.in_features,):
+            raise ShapeError(f"{self!r} expects inputs of shape (..., {self.in_features}), "
+                             f"got {getattr(x, 'shape', type(x).__name__)}")
         if x.dtype != params.dtype:
             raise DTypeError(
                 f"{self!r}: input dtype {x.dtype} differs from parameter dtype {params.dtype}; "
                 "cast one of them (tinynode does not promote silently)."
             )
-        xp = array_module(params)
-        w = params[: self._nw].reshape(self.out_features, self.in_features)
-        z = x @ w.T
-        z += params[self._nw:]
-        y = z if self._act is None else self._act(xp, z)
+        p = self.unflatten(params)
+        z = x @ p["weight"].T
+        z += p["bias"]
+        y = self.activation.forward(array_module(params), z)
         return y, (x, y)
 
-    def backward(self, params, ctx, gy, *, out=None, need_gx=True):
-        """``(gx, gparams)`` with ``gz = gy * act'``: ``gx = gz W``, ``gW = gz^T x``, ``gb = sum gz``."""
+    def backward(self, params, ctx, gy, need_gx=True):
+        """``(gx, gparams)``: ``gz = gy * act'``, then :func:`dense_vjp`."""
         x, y = ctx
         xp = array_module(params)
-        gz = gy if self._dact is None else self._dact(xp, y, gy)
-        if out is None:
-            out = xp.empty(self.num_params, dtype=params.dtype)
-        gz2 = gz.reshape(-1, self.out_features)
-        x2 = x.reshape(-1, self.in_features)
-        xp.matmul(gz2.T, x2, out=out[: self._nw].reshape(self.out_features, self.in_features))
-        gz2.sum(axis=0, out=out[self._nw:])
-        gx = None
-        if need_gx:
-            gx = gz @ params[: self._nw].reshape(self.out_features, self.in_features)
-        return gx, out
+        if gy.shape != y.shape:
+            raise ShapeError(f"{self!r}: the output gradient has shape {gy.shape}, the output {y.shape}")
+        gz = self.activation.vjp(xp, y, gy).reshape(-1, self.out_features)
+        gparams = xp.empty(self.num_params, dtype=params.dtype)
+        g = self.unflatten(gparams)
+        gx = dense_vjp(gz, x.reshape(-1, self.in_features), self.unflatten(params)["weight"],
+                       g["weight"], g["bias"], need_gx=need_gx)
+        return (None if gx is None else gx.reshape(x.shape)), gparams
 
 
 class Flatten(Layer):
@@ -213,43 +286,47 @@ class Flatten(Layer):
 
     def forward(self, params, x):
         """``(x.reshape(batch, -1), x.shape)``."""
-        if x.ndim < 1:
-            raise ShapeError(f"Flatten needs at least a batch axis, got a {x.ndim}-d array")
+        if getattr(x, "ndim", 0) < 1:
+            raise ShapeError(f"Flatten needs an array with a batch axis, got {type(x).__name__} "
+                             f"of shape {getattr(x, 'shape', None)}")
         return x.reshape(x.shape[0], -1), x.shape
 
-    def backward(self, params, ctx, gy, *, out=None, need_gx=True):
+    def backward(self, params, ctx, gy, need_gx=True):
         """The gradient reshaped back to the input's shape (no parameters)."""
-        xp = array_module(gy)
-        if out is None:
-            out = xp.empty(0, dtype=gy.dtype)
-        return (gy.reshape(ctx) if need_gx else None), out
+        return (gy.reshape(ctx) if need_gx else None), array_module(gy).empty(0, dtype=gy.dtype)
 
 
 class Chain(Layer):
     """Layers applied in order; their parameter vectors laid end to end.
 
-    ``chain.unflatten(params)["layers"][i]`` is layer ``i``'s named view.
-    The backward pass hands each layer the slice of one gradient buffer it
-    owns, so a chain's gradient is written in place, never concatenated.
+    ``chain.params_of(params, i)`` is layer ``i``'s part of the flat vector (a
+    view) and ``chain.unflatten(params)["layers"][i]`` its named views.
     """
 
     def __init__(self, *layers):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         if not layers:
-            raise ValueError("Chain needs at least one layer")
+            raise ArgumentError("Chain needs at least one layer")
         for layer in layers:
-            if not hasattr(layer, "forward") or not hasattr(layer, "backward"):
-                raise TypeError(f"{layer!r} is not a layer (it needs forward and backward)")
+            if not all(hasattr(layer, m) for m in ("forward", "backward", "num_params")):
+                raise ArgumentError(f"{layer!r} is not a layer (it needs forward, backward and num_params)")
         self.layers = tuple(layers)
         self.offsets = [0]
         for layer in self.layers:
             self.offsets.append(self.offsets[-1] + layer.num_params)
-        self.num_params = self.offsets[-1]
         self._slices = [slice(a, b) for a, b in zip(self.offsets[:-1], self.offsets[1:])]
 
     def __repr__(self):
         return "Chain(" + ", ".join(repr(layer) for layer in self.layers) + ")"
+
+    @property
+    def num_params(self):
+        return self.offsets[-1]
+
+    def params_of(self, params, index):
+        """Layer ``index``'s parameters: a view of its part of ``params``."""
+        return params[self._slices[index]]
 
     def init(self, seed_or_rng=0, dtype=np.float32):
         """Each layer initialised in turn from one generator seeded by ``seed_or_rng``."""
@@ -262,47 +339,29 @@ class Chain(Layer):
 
     def __call__(self, params, x):
         """Inference: each layer's own call, so none keeps data for a backward pass."""
-        _check_params(self, params)
+        check_params(self, params)
         for layer, s in zip(self.layers, self._slices):
             x = layer(params[s], x)
         return x
 
     def forward(self, params, x):
         """Each layer in turn on its slice of ``params``; ``ctx`` is the list of their contexts."""
-        _check_params(self, params)
+        check_params(self, params)
         ctxs = []
         for layer, s in zip(self.layers, self._slices):
             x, ctx = layer.forward(params[s], x)
             ctxs.append(ctx)
         return x, ctxs
 
-    def backward(self, params, ctx, gy, *, out=None, need_gx=True):
-        """The layers' VJPs in reverse order, each writing its slice of one gradient buffer."""
-        xp = array_module(params)
-        if out is None:
-            out = xp.empty(self.num_params, dtype=params.dtype)
-        last = len(self.layers) - 1
-        for i in range(last, -1, -1):
+    def backward(self, params, ctx, gy, need_gx=True):
+        """The layers' VJPs in reverse order; each layer's returned gradient goes into its slice."""
+        gparams = array_module(params).empty(self.num_params, dtype=params.dtype)
+        for i in range(len(self.layers) - 1, -1, -1):
             s = self._slices[i]
-            gy, _ = self.layers[i].backward(params[s], ctx[i], gy, out=out[s], need_gx=need_gx or i > 0)
-        return gy, out
-
-
-def dense_stack(layer):
-    """``[(offset, Dense), ...]`` if ``layer`` is a Dense or a Chain (nested or not) of
-    Dense layers only, with each layer's offset in the flat parameters; else None.
-
-    Such a stack is a multilayer perceptron, the usual Neural ODE vector field,
-    and :class:`tinynode.VectorField` evaluates it with a fused fast path.
-    """
-    if isinstance(layer, Dense):
-        return [(0, layer)]
-    if not isinstance(layer, Chain):
-        return None
-    stack = []
-    for offset, sub in zip(layer.offsets, layer.layers):
-        inner = dense_stack(sub)
-        if inner is None:
-            return None
-        stack += [(offset + o, d) for o, d in inner]
-    return stack
+            gy, g = self.layers[i].backward(params[s], ctx[i], gy, need_gx=need_gx or i > 0)
+            if getattr(g, "shape", None) != (s.stop - s.start,):
+                raise ShapeError(f"{self.layers[i]!r}.backward returned a parameter gradient of shape "
+                                 f"{getattr(g, 'shape', type(g).__name__)}; it must be flat, of length "
+                                 f"{s.stop - s.start} (the layer's num_params)")
+            gparams[s] = g
+        return gy, gparams

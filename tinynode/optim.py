@@ -138,5 +138,6 @@ def state_to_arrays(state):
 def state_from_arrays(arrays):
     """Inverse of :func:`state_to_arrays`: restores the step count as an int."""
     state = dict(arrays)
-    state["t"] = int(state["t"])
+    if "t" in state:
+        state["t"] = int(state["t"])
     return state

@@ -3,7 +3,7 @@
 A method is a :class:`Tableau`: nodes ``c``, the strictly lower-triangular
 matrix ``a``, the propagating weights ``b``, the error weights
 ``btilde = bhat - b`` (None for a fixed-step method), and a continuous
-extension ``interp``. The stepping loop in :mod:`tinynode.solve` reads only
+extension ``interp``. The step (:mod:`tinynode.step`) reads only
 these arrays, so adding a method never touches the loop.
 
 The continuous extension gives the solution inside a step,
@@ -46,6 +46,8 @@ class Tableau:
     interp: np.ndarray = None
     interp_order: int = 1
     fsal: bool = field(init=False)
+    nodes: tuple = field(init=False, repr=False, compare=False)  # c as Python floats (the step's times)
+    _cast: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self):
         s = len(self.c)
@@ -60,6 +62,7 @@ class Tableau:
                "the interpolant must reach b at theta = 1")
         fsal = bool(self.c[-1] == 1 and np.allclose(self.a[-1], self.b) and self.b[-1] == 0)
         object.__setattr__(self, "fsal", fsal)
+        object.__setattr__(self, "nodes", tuple(float(x) for x in self.c))
         for name in ("c", "a", "b", "btilde", "interp"):  # shared by every solve: read-only
             value = getattr(self, name)
             if isinstance(value, np.ndarray):
@@ -76,6 +79,31 @@ class Tableau:
 
     def __repr__(self):
         return f"{self.name}()"
+
+    def step_weights(self, h, xp, dtype):
+        """The step's weights for step size ``h``, as one ``(s + 2, s + 1)`` array of ``dtype``:
+
+        row ``i < s``: ``[1, h a_i1, ..., h a_is]``  (stage input ``Y_i = y_n + h sum_j a_ij k_j``),
+        row ``s``:     ``[1, h b_1, ..., h b_s]``   (the solution ``y_n+1``),
+        row ``s + 1``: ``[0, h e_1, ..., h e_s]``   (the error estimate, ``e = bhat - b``),
+
+        each applied to the step's table ``[y_n, k_1, ..., k_s]`` by one product
+        (:func:`tinynode.step.rk_step`). The unscaled array is made once per
+        array module and dtype and kept on the tableau (its own data).
+        """
+        s = self.stages
+        key = (xp.__name__, np.dtype(dtype).str)
+        template = self._cast.get(key)
+        if template is None:
+            w = np.zeros((s + 2, s + 1))
+            w[:s, 1:] = self.a
+            w[s, 1:] = self.b
+            if self.btilde is not None:
+                w[s + 1, 1:] = self.btilde
+            template = self._cast[key] = xp.asarray(w, dtype=dtype)
+        weights = template * h
+        weights[: s + 1, 0] = 1.0
+        return weights
 
     def interp_weights(self, theta):
         """``[b_1(theta), ..., b_s(theta)]`` as float64."""

@@ -31,11 +31,11 @@ import time
 T_START = time.perf_counter()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import numpy as np  # noqa: E402
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import diffrax  # noqa: E402
 import equinox  # noqa: E402,F401  (imported by diffrax; here for its version)
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from benchmarks import workload as wl  # noqa: E402
@@ -51,6 +51,7 @@ def make_vf(counter=None):
         h = jnp.tanh(y @ p["W1"].T + p["b1"])
         h = jnp.tanh(h @ p["W2"].T + p["b2"])
         return jnp.tanh(h @ p["W3"].T + p["b3"])
+
     return vf
 
 
@@ -63,8 +64,18 @@ def make_model(config, counter=None):
 
     def forward(p, x):
         h = jnp.tanh(x @ p["W0"].T + p["b0"])
-        sol = diffrax.diffeqsolve(term, solver, 0.0, 1.0, None, h, args={k: p[k] for k in ODE_KEYS},
-                                  stepsize_controller=controller, saveat=saveat, adjoint=adjoint)
+        sol = diffrax.diffeqsolve(
+            term,
+            solver,
+            0.0,
+            1.0,
+            None,
+            h,
+            args={k: p[k] for k in ODE_KEYS},
+            stepsize_controller=controller,
+            saveat=saveat,
+            adjoint=adjoint,
+        )
         return sol.ys[-1] @ p["W4"].T + p["b4"], sol.stats["num_steps"]
 
     return forward
@@ -105,9 +116,14 @@ def load(d):
 
 
 def train(args):
-    rec = wl.Recorder("diffrax", args.config, T_START, wl.versions_of("jax", "jaxlib", "diffrax", "equinox", "optax"),
-                      notes=f"Tsit5, PIDController (I), {'BacksolveAdjoint' if args.config == 'backsolve' else 'RecursiveCheckpointAdjoint'}, "
-                            f"jit, {jax.default_backend()}")
+    adjoint = "BacksolveAdjoint" if args.config == "backsolve" else "RecursiveCheckpointAdjoint"
+    rec = wl.Recorder(
+        "diffrax",
+        args.config,
+        T_START,
+        wl.versions_of("jax", "jaxlib", "diffrax", "equinox", "optax"),
+        notes=f"Tsit5, PIDController (I), {adjoint}, jit, {jax.default_backend()}",
+    )
     d = wl.load(args.data)
     p, x_train, y_train, x_test, y_test = load(d)
     opt, train_step, predict = build(args.config)
@@ -121,15 +137,27 @@ def train(args):
             nsteps += int(ns)
             nsolves += 1
         elapsed = time.perf_counter() - t0
-        rec.epoch(epoch + 1, elapsed, np.mean(losses), accuracy(predict, p, x_train, y_train),
-                  accuracy(predict, p, x_test, y_test), 6 * nsteps + nsolves, None, num_steps=nsteps)
-    rec.write(args.out, nfe_method="forward: 6 x num_steps + 1 per solve, from sol.stats (not counted); "
-                                   "backward: not reported by diffrax")
+        rec.epoch(
+            epoch + 1,
+            elapsed,
+            np.mean(losses),
+            accuracy(predict, p, x_train, y_train),
+            accuracy(predict, p, x_test, y_test),
+            6 * nsteps + nsolves,
+            None,
+            num_steps=nsteps,
+        )
+    rec.write(
+        args.out,
+        nfe_method="forward: 6 x num_steps + 1 per solve, from sol.stats (not counted); "
+        "backward: not reported by diffrax",
+    )
 
 
 def count(args):
     """One epoch with a counting host callback in the vector field (untimed): the real NFE."""
     import json
+
     calls = [0]
 
     def counter():
@@ -150,21 +178,44 @@ def count(args):
         p, opt_state, loss, ns = train_step(p, opt_state, x, y)
         loss.block_until_ready()
         jax.effects_barrier()
-        rows.append({"num_steps": int(ns), "fwd_counted": fwd, "train_step_counted": calls[0],
-                     "bwd_counted": calls[0] - fwd, "fwd_formula": 6 * int(ns) + 1})
-    out = {"system": "diffrax", "config": args.config, "batches": rows,
-           "fwd": sum(r["fwd_counted"] for r in rows), "bwd": sum(r["bwd_counted"] for r in rows),
-           "fwd_formula": sum(r["fwd_formula"] for r in rows),
-           "method": "jax.debug.callback in the vector field, one epoch (epoch 1's batches), untimed; fwd = "
-                     "calls during a jitted inference solve on the same batch before the step, bwd = calls "
-                     "during the jitted train step minus fwd (assumes the train step's forward solve takes the "
-                     "same steps as the inference solve)"}
+        rows.append(
+            {
+                "num_steps": int(ns),
+                "fwd_counted": fwd,
+                "train_step_counted": calls[0],
+                "bwd_counted": calls[0] - fwd,
+                "fwd_formula": 6 * int(ns) + 1,
+            }
+        )
+    out = {
+        "system": "diffrax",
+        "config": args.config,
+        "batches": rows,
+        "fwd": sum(r["fwd_counted"] for r in rows),
+        "bwd": sum(r["bwd_counted"] for r in rows),
+        "fwd_formula": sum(r["fwd_formula"] for r in rows),
+        "method": "jax.debug.callback in the vector field, one epoch (epoch 1's batches), untimed; fwd = "
+        "calls during a jitted inference solve on the same batch before the step, bwd = calls "
+        "during the jitted train step minus fwd (assumes the train step's forward solve takes the "
+        "same steps as the inference solve)",
+    }
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
 
 
+def bare_evaluations(vf, nf):
+    """A jitted function making ``nf`` dependent bare evaluations of ``vf`` in one compiled loop."""
+
+    @jax.jit
+    def evals(y0, p):
+        return jax.lax.fori_loop(0, nf, lambda i, y: vf(0.0, y, p), y0)
+
+    return evals
+
+
 def overhead(argv):
     from benchmarks.timing import interleaved_medians, print_table
+
     args = wl.overhead_args(argv)
     d = wl.load(args.data)
     ps = {k: jnp.asarray(d[k]) for k in ODE_KEYS}
@@ -176,24 +227,44 @@ def overhead(argv):
 
         @jax.jit
         def solve(y0, p):
-            sol = diffrax.diffeqsolve(term, diffrax.Tsit5(), 0.0, 1.0, None, y0, args=p,
-                                      stepsize_controller=diffrax.PIDController(rtol=wl.RTOL, atol=wl.ATOL),
-                                      saveat=diffrax.SaveAt(t1=True))
+            sol = diffrax.diffeqsolve(
+                term,
+                diffrax.Tsit5(),
+                0.0,
+                1.0,
+                None,
+                y0,
+                args=p,
+                stepsize_controller=diffrax.PIDController(rtol=wl.RTOL, atol=wl.ATOL),
+                saveat=diffrax.SaveAt(t1=True),
+            )
             return sol.ys, sol.stats["num_steps"]
 
         nf = 6 * int(solve(y0, ps)[1]) + 1
 
-        @jax.jit
-        def evals(y0, p):  # nf dependent bare evaluations in one compiled loop
-            return jax.lax.fori_loop(0, nf, lambda i, y: vf(0.0, y, p), y0)
-
+        evals = bare_evaluations(vf, nf)
         evals(y0, ps).block_until_ready()
-        t_evals, t_solve = interleaved_medians([lambda: evals(y0, ps).block_until_ready(),
-                                                lambda: solve(y0, ps)[0].block_until_ready()], args.repeat)
-        rows.append({"batch": batch, "nf": nf, "eval_us": t_evals / nf * 1e6, "solve_us": t_solve * 1e6,
-                     "overhead": t_solve / t_evals})
-    print_table("diffrax Tsit5 + PIDController (jit; floor: nf evaluations in one jitted fori_loop; "
-                "nf = 6 num_steps + 1)", rows, args.json)
+        t_evals, t_solve = interleaved_medians(
+            [
+                lambda y0=y0, evals=evals: evals(y0, ps).block_until_ready(),
+                lambda y0=y0, solve=solve: solve(y0, ps)[0].block_until_ready(),
+            ],
+            args.repeat,
+        )
+        rows.append(
+            {
+                "batch": batch,
+                "nf": nf,
+                "eval_us": t_evals / nf * 1e6,
+                "solve_us": t_solve * 1e6,
+                "overhead": t_solve / t_evals,
+            }
+        )
+    print_table(
+        "diffrax Tsit5 + PIDController (jit; floor: nf evaluations in one jitted fori_loop; nf = 6 num_steps + 1)",
+        rows,
+        args.json,
+    )
 
 
 if __name__ == "__main__":

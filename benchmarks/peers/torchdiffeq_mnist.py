@@ -60,9 +60,14 @@ class Model(torch.nn.Module):
 
 def train(args):
     torch.set_num_threads(2)
-    rec = wl.Recorder("torchdiffeq", args.config, T_START, wl.versions_of("torch", "torchdiffeq"),
-                      notes=f"dopri5, {'odeint_adjoint' if args.config == 'adjoint' else 'odeint'}, "
-                            f"{torch.get_num_threads()} threads")
+    rec = wl.Recorder(
+        "torchdiffeq",
+        args.config,
+        T_START,
+        wl.versions_of("torch", "torchdiffeq"),
+        notes=f"dopri5, {'odeint_adjoint' if args.config == 'adjoint' else 'odeint'}, "
+        f"{torch.get_num_threads()} threads",
+    )
     d = wl.load(args.data)
     x_train, y_train = torch.from_numpy(wl.images_to_float(d["x_train"])), torch.from_numpy(d["y_train"]).long()
     x_test, y_test = torch.from_numpy(wl.images_to_float(d["x_test"])), torch.from_numpy(d["y_test"]).long()
@@ -85,15 +90,24 @@ def train(args):
             losses.append(loss.item())
         elapsed = time.perf_counter() - t0
         func.phase = None
-        rec.epoch(epoch + 1, elapsed, np.mean(losses), accuracy(model, x_train, y_train),
-                  accuracy(model, x_test, y_test), func.calls["fwd"], func.calls["bwd"])
+        rec.epoch(
+            epoch + 1,
+            elapsed,
+            np.mean(losses),
+            accuracy(model, x_train, y_train),
+            accuracy(model, x_test, y_test),
+            func.calls["fwd"],
+            func.calls["bwd"],
+        )
     rec.write(args.out, nfe_method="counted: calls of the vector field in the forward pass / during backward()")
 
 
 # ----------------------------------------------------------------------------- solver overhead
 
+
 def overhead(argv):
     from benchmarks.timing import overhead_row, print_table
+
     args = wl.overhead_args(argv)
     torch.set_num_threads(2)
     model = Model(adjoint=False)
@@ -109,10 +123,10 @@ def overhead(argv):
             nf = func.calls["fwd"]
             func.phase = None
 
-            def solve():
+            def solve(y0=y0):
                 torchdiffeq.odeint(func, y0, t, rtol=wl.RTOL, atol=wl.ATOL, method="dopri5")
 
-            rows.append(overhead_row(batch, nf, solve, lambda: func(0.0, y0), args.repeat))
+            rows.append(overhead_row(batch, nf, solve, lambda y0=y0: func(0.0, y0), args.repeat))
     print_table("torchdiffeq dopri5 (odeint, no_grad)", rows, args.json)
 
 

@@ -68,9 +68,14 @@ class Model(torch.nn.Module):
 
 def train(args):
     torch.set_num_threads(2)
-    rec = wl.Recorder("torchode", args.config, T_START, wl.versions_of("torch", "torchode"),
-                      notes=f"Tsit5, IntegralController, AutoDiffAdjoint, joint batch (1, 20 B), eager, "
-                            f"{torch.get_num_threads()} threads")
+    rec = wl.Recorder(
+        "torchode",
+        args.config,
+        T_START,
+        wl.versions_of("torch", "torchode"),
+        notes=f"Tsit5, IntegralController, AutoDiffAdjoint, joint batch (1, 20 B), eager, "
+        f"{torch.get_num_threads()} threads",
+    )
     d = wl.load(args.data)
     x_train, y_train = torch.from_numpy(wl.images_to_float(d["x_train"])), torch.from_numpy(d["y_train"]).long()
     x_test, y_test = torch.from_numpy(wl.images_to_float(d["x_test"])), torch.from_numpy(d["y_test"]).long()
@@ -93,14 +98,26 @@ def train(args):
             opt.step()
             losses.append(loss.item())
         elapsed = time.perf_counter() - t0
-        rec.epoch(epoch + 1, elapsed, np.mean(losses), accuracy(model, x_train, y_train),
-                  accuracy(model, x_test, y_test), func.calls, 0, n_f_evals_stats=stats_nf)
-    rec.write(args.out, nfe_method="counted: calls of the vector field in the forward pass (also "
-                                   "sol.stats['n_f_evals']); backward 0 (autograd through the loop)")
+        rec.epoch(
+            epoch + 1,
+            elapsed,
+            np.mean(losses),
+            accuracy(model, x_train, y_train),
+            accuracy(model, x_test, y_test),
+            func.calls,
+            0,
+            n_f_evals_stats=stats_nf,
+        )
+    rec.write(
+        args.out,
+        nfe_method="counted: calls of the vector field in the forward pass (also "
+        "sol.stats['n_f_evals']); backward 0 (autograd through the loop)",
+    )
 
 
 def overhead(argv):
     from benchmarks.timing import overhead_row, print_table
+
     args = wl.overhead_args(argv)
     torch.set_num_threads(2)
     model = Model()
@@ -111,12 +128,13 @@ def overhead(argv):
         h = torch.from_numpy(wl.overhead_state(batch))
         y0 = h.reshape(1, -1)
         with torch.no_grad():
-            def solve():
+
+            def solve(y0=y0):
                 problem = torchode.InitialValueProblem(y0=y0, t_start=torch.zeros(1), t_end=torch.ones(1))
                 return model.solver.solve(problem)
 
             nf = int(solve().stats["n_f_evals"].sum())
-            rows.append(overhead_row(batch, nf, solve, lambda: func(0.0, y0), args.repeat))
+            rows.append(overhead_row(batch, nf, solve, lambda y0=y0: func(0.0, y0), args.repeat))
     print_table("torchode Tsit5 + IntegralController (joint (1, 20 B) state, eager, no_grad)", rows, args.json)
 
 

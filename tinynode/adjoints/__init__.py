@@ -3,6 +3,11 @@
     sol, pullback = solve_with_vjp(field, y0, tspan, params, sensealg=InterpolatingAdjoint(), saveat=...)
     gy0, gparams, stats = pullback(dL_dsol_y)
 
+Every method is a :class:`SensitivityAlgorithm` (``common.py``: the shared
+options, the common start of a pullback, the backward solve), and each
+continuous adjoint's augmented right-hand side is a bound field of its own
+(:mod:`tinynode.protocol`), integrated by the same loop as the forward pass.
+
 ``dL_dsol_y`` has the shape of ``sol.y``: a loss may look at any of the saved
 times. The algorithms (one small module each):
 
@@ -21,69 +26,64 @@ computed solution. They agree to within what the tolerances allow.
 """
 
 from ..backend import array_module
-from ..odeint import solve
+from ..errors import ArgumentError
+from ..odeint import DEFAULTS, check_method, check_state, check_tolerance, solve
+from ..protocol import bind
 from .backsolve import BacksolveAdjoint
-from .common import Forward
+from .common import STATS_KEYS, Forward, SensitivityAlgorithm
 from .discrete import DiscreteAdjoint
 from .gauss import GaussAdjoint
 from .interpolating import InterpolatingAdjoint
 
-__all__ = ["solve_with_vjp", "InterpolatingAdjoint", "GaussAdjoint", "BacksolveAdjoint", "DiscreteAdjoint",
-           "SENSEALGS"]
+__all__ = ["solve_with_vjp", "SensitivityAlgorithm", "InterpolatingAdjoint", "GaussAdjoint", "BacksolveAdjoint",
+           "DiscreteAdjoint", "SENSEALGS", "STATS_KEYS"]
 
 #: Command-line names of the algorithms.
 SENSEALGS = {"interpolating": InterpolatingAdjoint, "gauss": GaussAdjoint,
              "backsolve": BacksolveAdjoint, "discrete": DiscreteAdjoint}
 
 
-def solve_with_vjp(field, y0, tspan, params=None, *, sensealg=None, saveat=None, save_start=True,
-                   rtol=1e-3, atol=1e-6, solver=None, dt0=None, max_steps=100_000, controller=None):
+def solve_with_vjp(f, y0, tspan, params=None, *, solver=None, controller=None, rtol=DEFAULTS["rtol"],
+                   atol=DEFAULTS["atol"], dt0=None, max_steps=DEFAULTS["max_steps"], saveat=None,
+                   save_start=True, sensealg=None):
     """Solve like :func:`tinynode.solve`, and return a pullback for gradients.
 
     Arguments:
-        field: a vector field: ``field(t, y, params)`` and
-            ``field.vjp(t, y, params, v) -> (v^T df/dy, v^T df/dparams)``;
+        f: a vector field with a VJP (:mod:`tinynode.protocol`): ``f(t, y, params)``
+            and ``f.vjp(t, y, params, v) -> (v^T df/dy, v^T df/dparams)``;
             ``tinynode.VectorField(layer)`` makes one from any layer.
+        solver, controller, rtol, atol, dt0, max_steps, saveat, save_start: as
+            for :func:`tinynode.solve`; the backward solve uses the same solver,
+            controller, ``dt0`` and tolerances (unless the sensealg names its own).
         sensealg: ``InterpolatingAdjoint()`` (default), ``GaussAdjoint()``,
             ``BacksolveAdjoint()`` or ``DiscreteAdjoint()``.
-        the rest: as for :func:`tinynode.solve`; the backward solve uses the same
-            solver, controller, ``dt0`` and tolerances (unless the sensealg names its own).
 
     Returns:
         ``(sol, pullback)``; ``pullback(gy) -> (gy0, gparams, stats)`` maps the
-        cotangent of ``sol.y`` to those of ``y0`` and ``params``. ``stats``
-        counts the backward pass's VJPs (``nvjp``), evaluations of f (``nf``;
-        ``nf_resolve`` for checkpoint re-solves) and steps. A pullback may be
-        called more than once.
+        cotangent of ``sol.y`` to those of ``y0`` and ``params``. ``stats`` has
+        the keys :data:`STATS_KEYS` for every method (zero where unused). A
+        pullback may be called more than once.
     """
     sensealg = InterpolatingAdjoint() if sensealg is None else sensealg
-    if not hasattr(sensealg, "pullback"):
-        raise TypeError(f"sensealg must be one of {', '.join(c.__name__ for c in SENSEALGS.values())}; "
-                        f"got {sensealg!r}")
-    if not hasattr(field, "vjp"):
-        raise TypeError(f"{field!r} is not a vector field: it needs a vjp(t, y, params, v) method "
-                        "(wrap a layer with tinynode.VectorField(layer))")
-    sol = solve(field, y0, tspan, params, solver=solver, rtol=rtol, atol=atol, saveat=saveat,
-                save_start=save_start, dense=sensealg.needs_dense, dt0=dt0, max_steps=max_steps,
-                controller=controller)
+    if not isinstance(sensealg, SensitivityAlgorithm):
+        raise ArgumentError(f"sensealg must be one of {', '.join(c.__name__ for c in SENSEALGS.values())}() "
+                            f"(a SensitivityAlgorithm); got {sensealg!r}")
+    if not hasattr(f, "vjp"):
+        raise ArgumentError(f"{f!r} is not a vector field with a VJP: it needs a vjp(t, y, params, v) method "
+                            "(wrap a layer with tinynode.VectorField(layer))")
+    check_state(y0)
+    bound = bind(f, params, y0.shape, y0.dtype)  # one binding for the forward and the backward pass
+    sol = solve(bound, y0, tspan, params, solver=solver, controller=controller, rtol=rtol, atol=atol, dt0=dt0,
+                max_steps=max_steps, saveat=saveat, save_start=save_start, dense=sensealg.needs_dense)
+    tableau, controller = check_method(solver, controller, dt0)
     xp = array_module(y0)
-    fwd = Forward(field=field, params=params, y0=xp.ascontiguousarray(y0).reshape(-1), shape=y0.shape,
-                  t0=float(tspan[0]), t1=float(tspan[1]), times=[float(t) for t in sol.t],
-                  y_out=sol.y.reshape(len(sol.t), -1), tableau=sol.dense.tableau if sol.dense else
-                  (solver if solver is not None else _default_tableau()),
-                  rtol=_scalar(rtol), atol=_scalar(atol), max_steps=max_steps, controller=controller,
-                  dt0=dt0, dense=sol.dense)
+    fwd = Forward(field=f, bound=bound, params=params,
+                  y0=xp.ascontiguousarray(y0).reshape(-1), shape=y0.shape, t0=float(tspan[0]),
+                  t1=float(tspan[1]), times=[float(t) for t in sol.t], y_out=sol.y.reshape(len(sol.t), -1),
+                  tableau=tableau, controller=controller, rtol=check_tolerance("rtol", rtol),
+                  atol=check_tolerance("atol", atol), dt0=dt0, max_steps=max_steps, dense=sol.dense)
 
     def pullback(gy):
         return sensealg.pullback(fwd, gy)
 
     return sol, pullback
-
-
-def _default_tableau():
-    from ..tableaus import TSIT5
-    return TSIT5
-
-
-def _scalar(tol):
-    return float(tol) if isinstance(tol, (int, float)) else tol

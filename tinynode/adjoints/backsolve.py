@@ -18,62 +18,54 @@ tutorial, it is fine; prefer InterpolatingAdjoint otherwise.
 from dataclasses import dataclass
 
 from ..backend import array_module
-from .common import Observations, backward_solve, flat, zeros_params
+from ..protocol import BoundField
+from .common import SensitivityAlgorithm
+
+
+class BacksolveRHS(BoundField):
+    """``[lambda, y, mu] -> [-(df/dy)^T lambda, f(y), -(df/dparams)^T lambda]``: one forward pass each."""
+
+    def __init__(self, fwd, stats):
+        self.fwd, self.stats, self.n = fwd, stats, fwd.n
+
+    def into(self, t, z, out):
+        n, xp = self.n, array_module(z)
+        value, gy, gp = self.fwd.bound.value_and_vjp(t, z[n:2 * n], z[:n])
+        self.stats["nf"] += 1
+        self.stats["nvjp"] += 1
+        xp.negative(gy, out=out[:n])
+        out[n:2 * n] = value
+        if self.fwd.n_params:
+            xp.negative(gp, out=out[2 * n:])
+        return out
 
 
 @dataclass(frozen=True)
-class BacksolveAdjoint:
+class BacksolveAdjoint(SensitivityAlgorithm):
     """Continuous adjoint that re-solves the state backward (O(1) memory in the steps).
 
     Arguments:
-        seminorm: leave mu out of the backward error norm (lambda and y stay in).
         rtol, atol: backward tolerances (default: the forward ones).
+        seminorm: leave mu out of the backward error norm (lambda and y stay in).
     """
 
     seminorm: bool = False
-    rtol: float = None
-    atol: float = None
 
-    needs_dense = False
-    name = "BacksolveAdjoint"
+    @property
+    def needs_dense(self):
+        return False
 
-    def pullback(self, fwd, gy):
-        """Map the cotangent of ``sol.y`` to ``(dL/dy0, dL/dparams, stats)`` (see the module docstring)."""
-        xp = array_module(fwd.y0)
-        obs = Observations(fwd, gy)
-        n, dtype, shape, params = fwd.n, fwd.y0.dtype, fwd.shape, fwd.params
-        n_p = zeros_params(params, dtype).size
-        stats = {"nf": 0, "nvjp": 0}
-        field = fwd.field
-        fused = getattr(field, "value_and_vjp", None)
-        saved = {t: y for t, y in zip(fwd.times, fwd.y_out)}
-
-        def rhs(t, z, p):
-            y, lam = z[n:2 * n].reshape(shape), z[:n].reshape(shape)
-            if fused is not None:
-                f_, gy_, gp_ = fused(t, y, p, lam)
-            else:
-                f_ = field(t, y, p)
-                gy_, gp_ = field.vjp(t, y, p, lam)
-            stats["nf"] += 1
-            stats["nvjp"] += 1
-            out = xp.empty(2 * n + n_p, dtype=dtype)
-            xp.negative(flat(gy_), out=out[:n])
-            out[n:2 * n] = flat(f_)
-            if n_p:
-                xp.negative(flat(gp_), out=out[2 * n:])
-            return out
+    def backward(self, fwd, obs, stats):
+        n = fwd.n
+        saved = dict(zip(fwd.times, fwd.y_out))
+        z0 = array_module(fwd.y0).zeros(2 * n + fwd.n_params, dtype=fwd.y0.dtype)
+        z0[:n] = obs.at_t1
+        z0[n:2 * n] = saved.get(fwd.t1, fwd.y_out[-1])
 
         def jump(t, z):
             z[:n] += obs.jumps[t]
             z[n:2 * n] = saved[t]  # checkpoint: forget the backward drift of y
-            return True
 
-        z0 = xp.zeros(2 * n + n_p, dtype=dtype)
-        z0[:n] = obs.at_t1
-        z0[n:2 * n] = saved.get(fwd.t1, fwd.y_out[-1])
-        z, bstats = backward_solve(rhs, z0, fwd, self, self.name, on_tstop=jump, tstops=obs.tstops,
-                                   error_size=2 * n if self.seminorm else None)
-        stats.update(naccept=bstats["naccept"], nreject=bstats["nreject"])
-        gparams = None if params is None else z[2 * n:].reshape(params.shape)
-        return obs.finish(z[:n]).reshape(shape), gparams, stats
+        z = self.backward_solve(BacksolveRHS(fwd, stats), z0, fwd, obs, stats, jump=jump,
+                                error_size=2 * n if self.seminorm else None)
+        return z[:n], z[2 * n:]

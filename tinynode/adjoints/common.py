@@ -1,28 +1,34 @@
-"""What every adjoint shares: the forward record, observations, and the backward solve.
+"""What every gradient method shares: the forward record, the observations, the base class.
 
 The loss may look at the solution at several output times ``t_k``. Going
 backward from ``t1``, the adjoint ``lambda = dL/dy(t)`` starts at the
 cotangent of the output at ``t1`` and *jumps* by ``dL/dy(t_k)`` at every other
-output time (docs/adjoints.md, "The adjoint equations"); an output at ``t0`` adds to ``dL/dy0``
-directly. The backward solve lands exactly on each ``t_k`` (a tstop of the
-engine) and applies the jump there, keeping its step size.
+output time (docs/adjoints.md, "The adjoint equations"); an output at ``t0``
+adds to ``dL/dy0`` directly. The backward solve lands exactly on each ``t_k``
+(a stop time of the loop) and applies the jump there, keeping its step size.
 """
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..backend import array_module
-from ..errors import ArgumentError, ShapeError
-from ..field import VectorField
-from ..odeint import integrate
+from ..errors import ArgumentError, ShapeError, SolverError
+from ..loop import integrate
+from ..norms import ErrorNorm
+from ..protocol import BoundField
+
+#: The counters of every pullback's stats, zero where a method does not use one:
+#: evaluations of f (nf), VJPs giving both products (nvjp), parameter-only VJPs of a
+#: quadrature (nvjp_params), evaluations re-solving checkpointed intervals (nf_resolve),
+#: and the backward solve's accepted and rejected steps (naccept, nreject).
+STATS_KEYS = ("nf", "nvjp", "nvjp_params", "nf_resolve", "naccept", "nreject")
 
 
 @dataclass
 class Forward:
-    """What the forward pass leaves for the backward one."""
+    """What the forward pass leaves for the backward one (made by :func:`tinynode.solve_with_vjp`)."""
 
-    field: object
+    field: object         # the user's vector field
+    bound: BoundField     # the field bound to params (tinynode.protocol)
     params: object
     y0: object            # flat
     shape: tuple
@@ -31,26 +37,20 @@ class Forward:
     times: list           # output times
     y_out: object         # (len(times), n), flat rows
     tableau: object
-    rtol: float
-    atol: float
-    max_steps: int
     controller: object
-    dt0: float = None     # the forward's first step, if given (fixed-step methods reuse it backward)
+    rtol: object
+    atol: object
+    dt0: float
+    max_steps: int
     dense: object = None  # the DenseOutput (every accepted step), when the method needs it
 
     @property
     def n(self):
         return self.y0.size
 
-
-def backward_tolerances(sensealg, fwd_rtol, fwd_atol):
-    """The backward solve uses the forward tolerances unless the sensealg names its own."""
-    rtol = fwd_rtol if sensealg.rtol is None else sensealg.rtol
-    atol = fwd_atol if sensealg.atol is None else sensealg.atol
-    if not isinstance(rtol, float) or not isinstance(atol, float):
-        raise ArgumentError("per-component tolerances do not carry over to the adjoint's augmented state; "
-                            "give the sensealg scalar rtol= and atol= for the backward solve")
-    return rtol, atol
+    @property
+    def n_params(self):
+        return 0 if self.params is None else self.params.size
 
 
 class Observations:
@@ -62,9 +62,7 @@ class Observations:
         expected = (len(fwd.times),) + tuple(fwd.shape)
         if gy.shape != expected:
             raise ShapeError(f"the cotangent must have the shape of sol.y, {expected}; got {gy.shape}")
-        if gy.dtype != fwd.y0.dtype:
-            gy = gy.astype(fwd.y0.dtype)
-        rows = gy.reshape(len(fwd.times), -1)
+        rows = gy.astype(fwd.y0.dtype, copy=False).reshape(len(fwd.times), -1)
         self.at_t1 = xp.zeros(fwd.n, dtype=fwd.y0.dtype)
         self.at_t0 = None
         self.jumps = {}
@@ -73,10 +71,8 @@ class Observations:
                 self.at_t1 += rows[k]
             elif t == fwd.t0:
                 self.at_t0 = rows[k] if self.at_t0 is None else self.at_t0 + rows[k]
-            elif t in self.jumps:
-                self.jumps[t] = self.jumps[t] + rows[k]
             else:
-                self.jumps[t] = rows[k]
+                self.jumps[t] = rows[k] if t not in self.jumps else self.jumps[t] + rows[k]
         direction = 1.0 if fwd.t1 > fwd.t0 else -1.0
         self.tstops = sorted(self.jumps, key=lambda t: -direction * t)  # in backward order
 
@@ -85,18 +81,77 @@ class Observations:
         return lam0 if self.at_t0 is None else lam0 + self.at_t0
 
 
-def backward_solve(rhs, z0, fwd, sensealg, name, *, on_tstop=None, on_step=None, on_attempt=None,
-                   error_size=None, tstops=(), rhs_into=None):
-    """Integrate the augmented system from t1 back to t0 with the forward tableau, controller and dt0."""
-    rtol, atol = backward_tolerances(sensealg, fwd.rtol, fwd.atol)
-    return integrate(rhs, z0, fwd.t1, fwd.t0, fwd.params, tableau=fwd.tableau, controller=fwd.controller,
-                     rtol=rtol, atol=atol, dt0=fwd.dt0, max_steps=fwd.max_steps, shape=z0.shape, tstops=tstops,
-                     on_tstop=on_tstop, on_step=on_step, on_attempt=on_attempt, error_size=error_size, f_into=rhs_into,
-                     what=f"backward pass ({name})")
+@dataclass(frozen=True)
+class SensitivityAlgorithm:
+    """The base of the gradient methods: their shared options and the common start of a pullback.
+
+    Arguments:
+        rtol, atol: the backward solve's tolerances (default: the forward ones).
+
+    A method implements ``backward(fwd, obs, stats) -> (lambda(t0), dL/dparams)``
+    (flat) and says with ``needs_dense`` whether the forward pass must keep
+    every step.
+    """
+
+    rtol: float = None
+    atol: float = None
+
+    @property
+    def needs_dense(self):
+        return True
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def pullback(self, fwd, gy):
+        """Map the cotangent of ``sol.y`` to ``(dL/dy0, dL/dparams, stats)`` (stats: :data:`STATS_KEYS`)."""
+        obs = Observations(fwd, gy)
+        stats = dict.fromkeys(STATS_KEYS, 0)
+        lam0, gparams = self.backward(fwd, obs, stats)
+        gparams = None if fwd.params is None else gparams.reshape(fwd.params.shape)
+        return obs.finish(lam0).reshape(fwd.shape), gparams, stats
+
+    def backward(self, fwd, obs, stats):
+        raise NotImplementedError
+
+    def backward_solve(self, rhs, z0, fwd, obs, stats, *, jump, error_size=None, on_step=None):
+        """Integrate the augmented system ``rhs`` (a BoundField) from t1 back to t0.
+
+        Uses the forward tableau, controller, dt0 and max_steps; the backward
+        tolerances; lands on every output time and applies ``jump(t, z)`` there.
+        Counts the steps into ``stats``; a failure is re-raised saying it
+        happened in the backward pass.
+        """
+        rtol, atol = self.tolerances(fwd)
+        norm = ErrorNorm(rtol, atol, z0.size, z0.dtype, array_module(z0), size=error_size)
+
+        def on_tstop(t, z):
+            jump(t, z)
+            return True
+
+        try:
+            z, steps = integrate(rhs, z0, (fwd.t1, fwd.t0), solver=fwd.tableau, controller=fwd.controller,
+                                 norm=norm, dt0=fwd.dt0, max_steps=fwd.max_steps, tstops=obs.tstops,
+                                 on_step=on_step, on_tstop=on_tstop)
+        except SolverError as e:
+            raise type(e)(f"backward pass ({self.name}): {e}", t=e.t) from None
+        stats["naccept"] += steps["naccept"]
+        stats["nreject"] += steps["nreject"]
+        return z
+
+    def tolerances(self, fwd):
+        """The backward solve uses the forward tolerances unless the method names its own."""
+        rtol = fwd.rtol if self.rtol is None else self.rtol
+        atol = fwd.atol if self.atol is None else self.atol
+        if not isinstance(rtol, float) or not isinstance(atol, float):
+            raise ArgumentError("per-component tolerances do not carry over to the adjoint's augmented state; "
+                                f"give {self.name}(rtol=..., atol=...) scalar tolerances for the backward solve")
+        return rtol, atol
 
 
-#: Stack a backward step's stages (linearize f at all of them in one pass) only for states of at
-#: most this many entries. Stacking saves array calls, which is what costs for small states (the
+#: Linearize a backward step's stages in one stacked pass (StageLinearization) only for states of
+#: at most this many entries. Stacking saves array calls, which is what costs for small states (the
 #: tutorial's 128 x 20: a pullback 1.13 -> 0.87 ms); for large ones the arithmetic dominates, and
 #: keeping every stage's activations in memory instead of recomputing them from cache costs more
 #: than the calls it saves (at 1024 x 20: 4.0 -> 5.9 ms). The crossover on the 2-core development
@@ -104,69 +159,32 @@ def backward_solve(rhs, z0, fwd, sensealg, name, *, on_tstop=None, on_step=None,
 STACK_STAGES_MAX_ENTRIES = 4096
 
 
-class StackedStages:
-    """A backward step's stages, linearized together (docs/adjoints.md, "Stacked stages").
+class StageLinearization:
+    """The forward field linearized at the stage points of the current backward step.
 
-    All stage times of a backward step, and the forward states there (from the
-    interpolant), are known before the step starts. ``on_attempt(times)`` (the
-    solver's hook) linearizes ``-f`` at all of them in one stacked pass
-    (:class:`tinynode.field.Linearization`); ``vjp_into`` then makes each
-    stage's product ``-v^T df/dy`` (and ``-v^T df/dparams``) from it, a
-    product per layer. Times outside the current step (the first evaluation,
-    the initial step's probe) are the caller's to handle.
+    A backward step knows all its stage times before it evaluates any, and the
+    forward states there come from the interpolant, so ``prepare(times)`` (the
+    protocol's hook, called by the step) linearizes ``-f`` at all of them in one
+    pass where the bound field offers ``linearize``; ``at(t)`` then gives the
+    :class:`~tinynode.fastmlp.Linearization` and the point's index, or None for
+    a time outside the step (the first evaluation, the initial step's probe).
     """
 
-    def __init__(self, frozen, state, shape):
-        self.frozen, self.state, self.shape = frozen, state, tuple(shape)
-        self.index, self.lin = {}, None
+    def __init__(self, fwd, state):
+        self.bound, self.state, self.lin, self.index = fwd.bound, state, None, {}
+        self.enabled = fwd.n <= STACK_STAGES_MAX_ENTRIES
 
-    @classmethod
-    def make(cls, fwd, state):
-        """StackedStages for this forward record, or None where stacking does not pay or apply."""
-        if fwd.n > STACK_STAGES_MAX_ENTRIES or not isinstance(fwd.field, VectorField):
-            return None
-        frozen = fwd.field.freeze(fwd.params, fwd.shape, fwd.y0.dtype)
-        return None if frozen is None else cls(frozen, state, fwd.shape)
-
-    def on_attempt(self, times):
-        """The solver's hook: linearize at this attempt's stage times (each distinct time once)."""
+    def prepare(self, times):
+        self.lin, self.index = None, {}
+        if not self.enabled or not times:  # (Euler's step evaluates no stage after k_1)
+            return
         points = list(dict.fromkeys(times))  # Tsit5 has c = 1 twice
-        ys = self.state.at_many(points).reshape((len(points),) + self.shape)
-        self.lin = self.frozen.linearize(ys, sign=-1.0)
+        self.lin = self.bound.linearize(self.state.at_many(points), sign=-1.0)
+        if self.lin is None:  # the field does not offer it: evaluate stage by stage from now on
+            self.enabled = False
+            return
         self.index = {t: i for i, t in enumerate(points)}
 
-    def vjp_into(self, t, v, out, gparams=None):
-        """``-v^T df/dy`` at a stage time into ``out`` (and the parameter part into ``gparams``);
-        False, doing nothing, if ``t`` is not a stage time of the current attempt."""
+    def at(self, t):
         i = self.index.get(t)
-        if i is None:
-            return False
-        self.lin.vjp(i, v, out=out, gparams=gparams)
-        return True
-
-    def linearize(self, times):
-        """The linearization of ``+f`` at other times (GaussAdjoint's quadrature nodes)."""
-        return self.frozen.linearize(self.state.at_many(times).reshape((len(times),) + self.shape))
-
-
-def vjp_fn(field, need_params=True):
-    """field.vjp, asking for the state-only product when the field supports it."""
-    if need_params:
-        return field.vjp
-    try:
-        import inspect
-        if "need_params" in inspect.signature(field.vjp).parameters:
-            return lambda t, y, p, v: field.vjp(t, y, p, v, need_params=False)
-    except (TypeError, ValueError):
-        pass
-    return field.vjp
-
-
-def flat(x):
-    return x.reshape(-1)
-
-
-def zeros_params(params, dtype):
-    xp = array_module(params) if params is not None else np
-    size = 0 if params is None else int(np.prod(params.shape))
-    return xp.zeros(size, dtype=dtype)
+        return None if i is None else (self.lin, i)

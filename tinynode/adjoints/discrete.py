@@ -28,70 +28,68 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import array_module
-from .common import Observations, flat, zeros_params
+from .common import SensitivityAlgorithm
 
 
 @dataclass(frozen=True)
-class DiscreteAdjoint:
-    """Reverse pass through the accepted steps (exact gradient of the discrete solution)."""
+class DiscreteAdjoint(SensitivityAlgorithm):
+    """Reverse pass through the accepted steps (exact gradient of the discrete solution).
 
-    needs_dense = True
-    name = "DiscreteAdjoint"
-    rtol = None
-    atol = None
+    It solves nothing backward, so ``rtol`` and ``atol`` (the base's options) are not used.
+    """
 
-    def pullback(self, fwd, gy):
-        """Map the cotangent of ``sol.y`` to ``(dL/dy0, dL/dparams, stats)`` (see the module docstring)."""
+    def backward(self, fwd, obs, stats):
         xp = array_module(fwd.y0)
-        obs = Observations(fwd, gy)
-        tab, dense = fwd.tableau, fwd.dense
-        n, dtype, shape, params = fwd.n, fwd.y0.dtype, fwd.shape, fwd.params
-        s = tab.stages
-        direction = 1.0 if fwd.t1 > fwd.t0 else -1.0
-        gp = zeros_params(params, dtype)
-        stats = {"nf": 0, "nvjp": 0, "naccept": 0, "nreject": 0}
-
-        # Outputs per step: step k covers (t_k, t_k+1]; t1 itself belongs to the last step.
-        starts = [direction * t for t in dense.ts]
-        by_step = {}
-        for t, g in obs.jumps.items():
-            k = int(np.searchsorted(starts, direction * t, side="left")) - 1
-            by_step.setdefault(k, []).append((t, g))
-
+        dense = fwd.dense
+        gp = xp.zeros(fwd.n_params, dtype=fwd.y0.dtype)
+        outputs = _outputs_by_step(fwd, obs)
         ybar = obs.at_t1.copy()
-        kbar = xp.empty((s, n), dtype=dtype)
         for k in range(len(dense.ts) - 1, -1, -1):
-            t_n, h, B = dense.ts[k], dense.hs[k], dense.buffers[k]
             t_end = fwd.t1 if k == len(dense.ts) - 1 else dense.ts[k + 1]
-            b = tab.b.copy()
-            seeds = []
-            for t, g in by_step.get(k, []):
-                if t == t_end:
-                    ybar += g
-                else:
-                    seeds.append((tab.interp_weights((t - t_n) / h), g))
-            # kbar_i = h b_i ybar (+ h b_i(theta) gbar for outputs inside the step)
-            xp.multiply(xp.asarray(h * b, dtype=dtype)[:, None], ybar[None, :], out=kbar)
-            ybar_n = ybar.copy()
-            for w, g in seeds:
-                kbar += xp.asarray(h * w, dtype=dtype)[:, None] * g[None, :]
-                ybar_n += g
-                b = b + np.abs(w)  # marks stages that now carry a cotangent
-            for i in range(s - 1, -1, -1):
-                if b[i] == 0:
-                    continue  # e.g. Tsit5's k_7 when nothing looks inside the step
-                y_i = B[0] if i == 0 else xp.dot(xp.asarray(np.r_[1.0, h * tab.a[i, :i]], dtype=dtype),
-                                                 B[: i + 1])
-                ybar_i, pbar_i = fwd.field.vjp(t_n + tab.c[i] * h, y_i.reshape(shape), params,
-                                               kbar[i].reshape(shape))
-                stats["nvjp"] += 1
-                ybar_i = flat(ybar_i)
-                if gp.size:
-                    gp += flat(pbar_i)
-                ybar_n += ybar_i
-                if i:
-                    kbar[:i] += xp.asarray(h * tab.a[i, :i], dtype=dtype)[:, None] * ybar_i[None, :]
-            ybar = ybar_n
+            ybar = _reverse_step(fwd, dense.ts[k], dense.hs[k], dense.buffers[k], t_end, ybar,
+                                 outputs.get(k, []), gp, stats)
             stats["naccept"] += 1
-        gparams = None if params is None else gp.reshape(params.shape)
-        return obs.finish(ybar).reshape(shape), gparams, stats
+        return ybar, gp
+
+
+def _outputs_by_step(fwd, obs):
+    """``{step k: [(t, dL/dy(t)), ...]}`` for the outputs inside (t_k, t_k+1]; t1 belongs to the last step."""
+    direction = 1.0 if fwd.t1 > fwd.t0 else -1.0
+    starts = [direction * t for t in fwd.dense.ts]
+    by_step = {}
+    for t, g in obs.jumps.items():
+        k = int(np.searchsorted(starts, direction * t, side="left")) - 1
+        by_step.setdefault(k, []).append((t, g))
+    return by_step
+
+
+def _reverse_step(fwd, t_n, h, B, t_end, ybar, outputs, gp, stats):
+    """dL/dy_n from dL/dy_n+1 for one step ``B = [y_n, k_1..k_s]`` (the module docstring's sweep)."""
+    xp, tab, dtype = array_module(B), fwd.tableau, B.dtype
+    s = tab.stages
+    b = tab.b.copy()
+    seeds = []
+    for t, g in outputs:
+        if t == t_end:
+            ybar = ybar + g
+        else:
+            seeds.append((tab.interp_weights((t - t_n) / h), g))
+    kbar = xp.asarray(h * b, dtype=dtype)[:, None] * ybar[None, :]  # kbar_i = h b_i ybar
+    ybar_n = ybar.copy()
+    for w, g in seeds:  # an output inside the step: kbar_i += h b_i(theta) gbar
+        kbar += xp.asarray(h * w, dtype=dtype)[:, None] * g[None, :]
+        ybar_n += g
+        b = b + np.abs(w)  # marks stages that now carry a cotangent
+    W = tab.step_weights(h, xp, dtype)
+    for i in range(s - 1, -1, -1):
+        if b[i] == 0:
+            continue  # e.g. Tsit5's k_7 when nothing looks inside the step
+        y_i = xp.dot(W[i, : i + 1], B[: i + 1])  # Y_i = y_n + h sum_j a_ij k_j
+        ybar_i, pbar_i = fwd.bound.vjp(t_n + tab.c[i] * h, y_i, kbar[i], need_params=gp.size > 0)
+        stats["nvjp"] += 1
+        if gp.size:
+            gp += pbar_i
+        ybar_n += ybar_i
+        if i:
+            kbar[:i] += W[i, 1: i + 1, None] * ybar_i[None, :]  # kbar_j += h a_ij Ybar_i
+    return ybar_n

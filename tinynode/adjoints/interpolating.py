@@ -5,11 +5,8 @@ Augmented state ``z = [lambda (n), mu (n_p)]``, integrated from t1 back to t0::
     d lambda/dt = -(df/dy)^T lambda,     d mu/dt = -(df/dparams)^T lambda,
 
 with ``y(t)`` taken from the forward pass's continuous extension (docs/adjoints.md),
-so nothing is integrated backward that was stable only forward. One
-VJP per backward evaluation gives both products; since every stage's ``y(t)``
-is known before a backward step starts, a :class:`~tinynode.VectorField`
-linearizes f at all of them in one stacked pass first (docs/adjoints.md,
-"Stacked stages").
+so nothing is integrated backward that was stable only forward. One VJP per
+backward evaluation gives both products.
 
 Where the state comes from:
 
@@ -27,7 +24,8 @@ from dataclasses import dataclass
 
 from ..backend import array_module
 from ..odeint import solve
-from .common import Observations, StackedStages, backward_solve, flat, zeros_params
+from ..protocol import BoundField
+from .common import SensitivityAlgorithm, StageLinearization
 
 
 class CheckpointedState:
@@ -52,75 +50,76 @@ class CheckpointedState:
         if k != self.current:
             fwd = self.fwd
             self.dense = None  # let the previous interval go before re-solving the next
-            sol = solve(fwd.field, self.states[k].reshape(fwd.shape), (self.times[k], self.times[k + 1]),
-                        fwd.params, solver=fwd.tableau, rtol=fwd.rtol, atol=fwd.atol, saveat=[self.times[k + 1]],
-                        dense=True, dt0=fwd.dt0, max_steps=fwd.max_steps, controller=fwd.controller)
+            sol = solve(fwd.bound, self.states[k].reshape(fwd.shape), (self.times[k], self.times[k + 1]),
+                        fwd.params, solver=fwd.tableau, controller=fwd.controller, rtol=fwd.rtol, atol=fwd.atol,
+                        dt0=fwd.dt0, max_steps=fwd.max_steps, saveat=[self.times[k + 1]], dense=True)
             self.stats["nf_resolve"] += sol.stats["nf"]
             self.current, self.dense = k, sol.dense
         return self.dense.at(t)
 
     def at_many(self, times):
-        xp = array_module(self.states[0])
-        return xp.stack([self.at(t) for t in times])
+        return array_module(self.states[0]).stack([self.at(t) for t in times])
+
+
+def forward_state(sensealg, fwd, stats):
+    """Where y(t) comes from: the forward dense output, or re-solved checkpoints."""
+    return CheckpointedState(fwd, stats) if sensealg.checkpointing else fwd.dense
+
+
+class InterpolatingRHS(BoundField):
+    """``z = [lambda, mu] -> [-(df/dy)^T lambda, -(df/dparams)^T lambda]`` at the interpolated y(t)."""
+
+    def __init__(self, fwd, state, stats):
+        self.fwd, self.state, self.stats = fwd, state, stats
+        self.n, self.stages = fwd.n, StageLinearization(fwd, state)
+
+    def prepare(self, times):
+        self.stages.prepare(times)
+
+    def into(self, t, z, out):
+        n, has_params = self.n, self.fwd.n_params > 0
+        self.stats["nvjp"] += 1
+        found = self.stages.at(t)
+        if found is not None:  # this stage's linearization, made in prepare
+            lin, i = found
+            lin.vjp(i, z[:n], out=out[:n], gparams=out[n:] if has_params else None)
+            return out
+        xp = array_module(z)
+        gy, gp = self.fwd.bound.vjp(t, self.state.at(t), z[:n], need_params=has_params)
+        xp.negative(gy, out=out[:n])
+        if has_params:
+            xp.negative(gp, out=out[n:])
+        return out
 
 
 @dataclass(frozen=True)
-class InterpolatingAdjoint:
+class InterpolatingAdjoint(SensitivityAlgorithm):
     """The continuous adjoint with the forward state interpolated (the tutorial's default).
 
     Arguments:
+        rtol, atol: backward tolerances (default: the forward ones).
         checkpointing: keep only the output states and re-solve intervals in the
             backward pass (less memory, up to one extra forward solve).
         seminorm: leave mu out of the backward error norm (Kidger, Chen and
             Lyons 2021): mu is a pure quadrature that nothing else depends on.
-        rtol, atol: backward tolerances (default: the forward ones).
     """
 
     checkpointing: bool = False
     seminorm: bool = False
-    rtol: float = None
-    atol: float = None
 
-    needs_dense = property(lambda self: not self.checkpointing)
-    name = "InterpolatingAdjoint"
+    @property
+    def needs_dense(self):
+        return not self.checkpointing
 
-    def pullback(self, fwd, gy):
-        """Map the cotangent of ``sol.y`` to ``(dL/dy0, dL/dparams, stats)`` (see the module docstring)."""
+    def backward(self, fwd, obs, stats):
+        n = fwd.n
         xp = array_module(fwd.y0)
-        obs = Observations(fwd, gy)
-        n, dtype, shape, params = fwd.n, fwd.y0.dtype, fwd.shape, fwd.params
-        n_p = zeros_params(params, dtype).size
-        stats = {"nf": 0, "nvjp": 0, "nf_resolve": 0}
-        state = CheckpointedState(fwd, stats) if self.checkpointing else fwd.dense
-        vjp = fwd.field.vjp
-        stages = StackedStages.make(fwd, state)
-
-        def rhs_into(t, z, out):  # a stage: -(df/dy)^T lambda and -(df/dparams)^T lambda, stacked
-            if stages.vjp_into(t, z[:n], out[:n], out[n:] if n_p else None):
-                stats["nvjp"] += 1
-            else:
-                out[...] = rhs(t, z, params)
-
-        def rhs(t, z, p):
-            stats["nvjp"] += 1
-            out = xp.empty(n + n_p, dtype=dtype)
-            y = state.at(t).reshape(shape)
-            gy_, gp_ = vjp(t, y, p, z[:n].reshape(shape))
-            xp.negative(flat(gy_), out=out[:n])
-            if n_p:
-                xp.negative(flat(gp_), out=out[n:])
-            return out
+        rhs = InterpolatingRHS(fwd, forward_state(self, fwd, stats), stats)
+        z0 = xp.zeros(n + fwd.n_params, dtype=fwd.y0.dtype)
+        z0[:n] = obs.at_t1
 
         def jump(t, z):
             z[:n] += obs.jumps[t]
-            return True
 
-        z0 = xp.zeros(n + n_p, dtype=dtype)
-        z0[:n] = obs.at_t1
-        z, bstats = backward_solve(rhs, z0, fwd, self, self.name, on_tstop=jump, tstops=obs.tstops,
-                                   on_attempt=None if stages is None else stages.on_attempt,
-                                   rhs_into=None if stages is None else rhs_into,
-                                   error_size=n if self.seminorm else None)
-        stats.update(naccept=bstats["naccept"], nreject=bstats["nreject"])
-        gparams = None if params is None else z[n:].reshape(params.shape)
-        return obs.finish(z[:n]).reshape(shape), gparams, stats
+        z = self.backward_solve(rhs, z0, fwd, obs, stats, jump=jump, error_size=n if self.seminorm else None)
+        return z[:n], z[n:]

@@ -1,25 +1,28 @@
-"""Step-size control: the error norm, the initial step, and the controllers.
+"""Step-size control: the controllers and the initial step.
 
 Everything here follows OrdinaryDiffEq.jl's defaults for Tsit5 (see the
 docstrings for the exact rules). The controllers work on Python floats: the
 error estimate is the one number per step that crosses from the device to the
-host, and everything after it is scalar arithmetic.
+host (:mod:`tinynode.norms`), and everything after it is scalar arithmetic.
 
-A controller is a small immutable object with two methods::
+A controller is a small immutable object with two methods and one attribute::
 
-    state = controller.init()
+    state = controller.init(tableau)
     accept, dt_next, state = controller.adapt(dt, eest, state)
+    controller.qmin      # the shrink factor after a step that produced NaN or Inf
 
 ``eest`` is the scaled RMS error of the attempted step (accept iff <= 1) and
 ``dt`` the step that was attempted (signed; only its magnitude is changed).
+The controller alone decides accept or reject.
 """
 
 import math
 from dataclasses import dataclass
 
-from .backend import array_module, item
+from .backend import array_module
+from .norms import rms
 
-__all__ = ["PIController", "IController", "ConstantStepSize", "rms", "initial_step"]
+__all__ = ["PIController", "IController", "ConstantStepSize", "initial_step"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class PIController:
     qmax: float = 10.0
     qoldinit: float = 1e-4
 
-    def init(self):
+    def init(self, tableau):
         """The controller state: ``errold``, starting at ``qoldinit``."""
         return self.qoldinit
 
@@ -68,26 +71,23 @@ class IController:
     """The plain integral controller (OrdinaryDiffEq's ``IController``), for comparison.
 
     ``dt <- dt * clamp(safety * EEst^(-1/(k+1)), qmin, qmax)`` after every attempt,
-    accepted or not, with ``k`` the order of the embedded error estimate (4 for
-    Tsit5, so the exponent is 1/5). No memory of earlier steps, no damping.
+    accepted or not, with ``k`` the order of the method's embedded error
+    estimate (``tableau.error_order``: 4 for Tsit5, so the exponent is 1/5). No
+    memory of earlier steps, no damping.
     """
 
-    error_order: int = 4
     safety: float = 0.9
     qmin: float = 0.2
     qmax: float = 10.0
 
-    def init(self):
-        """No state: an I controller remembers nothing."""
-        return None
+    def init(self, tableau):
+        """The exponent ``1/(k+1)`` from the method's error order: nothing else is remembered."""
+        return 1.0 / ((tableau.error_order or tableau.order) + 1)
 
-    def adapt(self, dt, eest, state):
+    def adapt(self, dt, eest, exponent):
         """``(accept, next dt, state)``."""
-        if eest == 0.0:
-            factor = self.qmax
-        else:
-            factor = min(max(self.safety * eest ** (-1.0 / (self.error_order + 1)), self.qmin), self.qmax)
-        return eest <= 1.0, dt * factor, state
+        factor = self.qmax if eest == 0.0 else min(max(self.safety * eest ** -exponent, self.qmin), self.qmax)
+        return eest <= 1.0, dt * factor, exponent
 
 
 @dataclass(frozen=True)
@@ -100,23 +100,18 @@ class ConstantStepSize:
 
     qmin: float = 0.2  # only used to shrink after a NaN/Inf step
 
-    def init(self):
+    def init(self, tableau):
         """No state."""
         return None
 
-    def adapt(self, dt, eest, state):
-        """Always accept; keep the step size."""
-        return True, dt, state
+    def adapt(self, dt, eest, fixed):
+        """Always accept; keep the first step's size (a step shortened to land on a stop time
+        does not change it)."""
+        fixed = dt if fixed is None else fixed
+        return True, fixed, fixed
 
 
-def rms(x):
-    """Root mean square over all entries (OrdinaryDiffEq's ODE_DEFAULT_NORM), as a float."""
-    xp = array_module(x)
-    flat = x.reshape(-1)
-    return math.sqrt(item(xp.dot(flat, flat)) / max(flat.size, 1))
-
-
-def initial_step(f, t0, y0, f0, params, rtol, atol, order, dtmax, shape, error_size=None):
+def initial_step(field, t0, y0, f0, norm, order, dtmax):
     """Hairer's initial step (Solving ODEs I, II.4), as OrdinaryDiffEq's ``ode_determine_initdt``.
 
     With the scale ``sk = atol + |y0| rtol`` and RMS norms::
@@ -128,25 +123,22 @@ def initial_step(f, t0, y0, f0, params, rtol, atol, order, dtmax, shape, error_s
         dt = min(100 dt0, dt1, dtmax)
 
     ``f0 = f(t0, y0)`` is passed in (and reused as the first stage), so this costs
-    one evaluation of ``f``. ``dtmax`` carries the direction of integration and
-    the result is signed like it. ``y0``, ``f0`` and array tolerances are flat;
-    only the first ``error_size`` entries enter the norms (as in the step's
-    error norm). Returns ``(dt, evaluations used)``.
+    one evaluation of the bound ``field``. ``dtmax`` carries the direction of
+    integration and the result is signed like it. ``y0`` and ``f0`` are flat;
+    the scale and the entries that count come from the step's error ``norm``
+    (:class:`tinynode.norms.ErrorNorm`). Returns ``(dt, evaluations used)``.
     """
     direction = 1.0 if dtmax > 0 else -1.0
     dtmax = abs(dtmax)
-    m = y0.size if error_size is None else error_size
-    xp = array_module(y0)
-    sk = xp.abs(y0[:m])
-    sk *= rtol if isinstance(rtol, float) else rtol[:m]
-    sk += atol if isinstance(atol, float) else atol[:m]
+    m = norm.size
+    sk = norm.scale(y0)
     d0 = rms(y0[:m] / sk)
     d1 = rms(f0[:m] / sk)
     dt0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
     dt0 = min(dt0, dtmax)
     y1 = f0 * (direction * dt0)
     y1 += y0
-    f1 = f(t0 + direction * dt0, y1.reshape(shape), params).reshape(-1)
+    f1 = field.into(t0 + direction * dt0, y1, array_module(y1).empty_like(y1))
     d2 = rms((f1[:m] - f0[:m]) / sk) / dt0
     if d2 == 0.0:  # f1 == f0 exactly: nothing to learn from the second point
         return direction * min(100 * dt0, dtmax), 1

@@ -1,0 +1,203 @@
+"""The fast path for multilayer perceptrons: a bound field that does only the arithmetic.
+
+*A reader learning the algorithms can skip this module*: it changes how fast a
+vector field built from Dense layers is evaluated, never what it computes.
+Every derivative here is :func:`tinynode.nn.dense_vjp` and the activations'
+own ``vjp`` (:data:`tinynode.nn.ACTIVATIONS`), the same code the layers use.
+
+**Why it exists.** A solve evaluates the field hundreds of times with the same
+parameters on same-shaped states, and for the tutorial's 20=>10=>10=>20 network
+each evaluation is only microseconds of arithmetic: the layer protocol's
+per-call work (checking the parameters, slicing them into weights, building
+contexts) would cost as much as the math. So :func:`bind_mlp` takes the
+parameter vector once per solve (checks it, makes the views ``W`` and ``b`` of
+each layer) and each evaluation is then ``x = act(x W^T + b)`` per layer.
+
+**Bias tiles.** Adding a bias ``b`` of width 10 to a ``128 x 10`` array
+broadcasts it over the rows, and NumPy then runs its inner loop 128 times over
+10 numbers: that one ``+ b`` costs more than the layer's product. Adding a
+``128 x 10`` copy of ``b`` instead is one flat loop, 3-4 times cheaper. The
+copies ("tiles") belong to the bound field, so they live exactly as long as
+the solve that made them, and are right because the parameters do not change
+during a solve. On a GPU one fused kernel (:mod:`tinynode.fused`) adds and
+activates instead.
+
+**Linearizations.** An adjoint's backward step knows all its stage points
+before it starts, so :meth:`MLPField.linearize` runs ONE forward pass over all
+of them (``m`` times the rows, the array calls of one evaluation) and keeps
+each layer's input and ``act'``; a VJP at one point is then a multiply and a
+product per layer (:class:`Linearization`).
+"""
+
+import math
+
+from . import fused
+from .backend import array_module
+from .nn import Chain, Dense, check_params, dense_vjp
+from .protocol import BoundField
+
+__all__ = ["dense_layers", "bind_mlp", "MLPField", "Linearization"]
+
+
+def dense_layers(layer):
+    """``[(Dense, its parameter slice), ...]`` when ``layer`` is a Dense or a Chain of them, else None.
+
+    Only the library's own Dense qualifies (a subclass may change what it computes)."""
+    if type(layer) is Dense:
+        return [(layer, slice(0, layer.num_params))]
+    if type(layer) is not Chain or not all(type(sub) is Dense for sub in layer.layers):
+        return None
+    return [(dense, slice(start, stop)) for dense, start, stop in zip(layer.layers, layer.offsets, layer.offsets[1:])]
+
+
+def bind_mlp(layer, params, shape, dtype):
+    """An :class:`MLPField` for ``layer`` bound to ``params``, or None where the fast path does not apply."""
+    stack = dense_layers(layer)
+    if stack is None or params is None or len(shape) == 0 or shape[-1] != stack[0][0].in_features \
+            or dtype != params.dtype:
+        return None
+    check_params(layer, params)
+    return MLPField(stack, params, shape, dtype)
+
+
+class MLPField(BoundField):
+    """An MLP vector field with its parameters fixed for one solve (:mod:`tinynode.protocol`).
+
+    States are flat; each is seen as ``(rows, width)`` with ``rows`` the
+    product of the leading dimensions of ``shape``.
+    """
+
+    def __init__(self, stack, params, shape, dtype):
+        self.params, self.shape, self.dtype = params, tuple(shape), dtype
+        self.rows = math.prod(shape[:-1])
+        self.xp = xp = array_module(params)
+        self.fuse = fused.enabled(xp)
+        self.layers = []  # (Dense, W, b, W's gradient slice, b's gradient slice) in order
+        for dense, part in stack:
+            views = dense.unflatten(params[part])
+            nw = dense.out_features * dense.in_features
+            self.layers.append((dense, views["weight"], views["bias"],
+                                slice(part.start, part.start + nw), slice(part.start + nw, part.stop)))
+        self._ones = {}   # rows -> a vector of ones (bias gradients as products: nn.dense_vjp)
+        self._tiles = None
+
+    # -- evaluation ---------------------------------------------------------------------
+
+    def forward(self, x, out=None, tiled=True):
+        """Every layer's output for the ``(rows, in)`` input ``x`` (the last one into ``out``).
+
+        ``tiled=False`` adds the biases by broadcasting: for a one-off pass of
+        another row count, making tiles would cost what they save."""
+        xp, last = self.xp, len(self.layers) - 1
+        tiles = self._bias_tiles() if tiled and not self.fuse and x.shape[0] == self.rows else None
+        xs = [x]
+        for j, (dense, w, b, _, _) in enumerate(self.layers):
+            z = xp.dot(xs[-1], w.T, out=out if j == last else None)
+            if self.fuse:
+                fused.bias_activation(xp, z, b, dense.activation.name)
+            else:
+                z += b if tiles is None else tiles[j]
+                dense.activation.forward(xp, z)
+            xs.append(z)
+        return xs
+
+    def into(self, t, y, out):
+        """``out[...] = f(y)`` (the field is autonomous: ``t`` is not used)."""
+        self.forward(y.reshape(self.rows, -1), out=out.reshape(self.rows, -1))
+        return out
+
+    def _bias_tiles(self):
+        if self._tiles is None:
+            self._tiles = [self.xp.empty((self.rows, b.shape[0]), dtype=self.dtype) for _, _, b, _, _ in self.layers]
+            for tile, (_, _, b, _, _) in zip(self._tiles, self.layers):
+                tile[...] = b  # b repeated over the rows
+        return self._tiles
+
+    def _ones_for(self, rows):
+        ones = self._ones.get(rows)
+        if ones is None:
+            ones = self._ones[rows] = self.xp.ones(rows, dtype=self.dtype)
+        return ones
+
+    def _act_vjp(self, dense, y, g):
+        if self.fuse:
+            return fused.activation_vjp(self.xp, y, g, dense.activation.name)
+        return dense.activation.vjp(self.xp, y, g)
+
+    # -- derivatives ----------------------------------------------------------------------
+
+    def _backward(self, xs, g, need_params, gx_out=None):
+        """The VJP through the layers from the output cotangent ``g``: ``(gx, gparams or None)``."""
+        gp = self.xp.empty(self.params.shape[0], dtype=self.dtype) if need_params else None
+        ones = self._ones_for(g.shape[0])
+        for j in range(len(self.layers) - 1, -1, -1):
+            dense, w, _, w_part, b_part = self.layers[j]
+            gz = self._act_vjp(dense, xs[j + 1], g)                             # gz = g * act'(z)
+            g = dense_vjp(gz, xs[j], w, *((gp[w_part].reshape(w.shape), gp[b_part]) if need_params
+                                          else (None, None)), ones=ones, out=gx_out if j == 0 else None)
+        return g, gp
+
+    def vjp(self, t, y, v, need_params=True):
+        xs = self.forward(y.reshape(self.rows, -1))
+        gx, gp = self._backward(xs, v.reshape(self.rows, -1), need_params)
+        return gx.reshape(-1), gp
+
+    def value_and_vjp(self, t, y, v):
+        xs = self.forward(y.reshape(self.rows, -1))
+        gx, gp = self._backward(xs, v.reshape(self.rows, -1), True)
+        return xs[-1].reshape(-1), gx.reshape(-1), gp
+
+    def linearize(self, ys, sign=1.0):
+        """The Jacobians of ``sign * f`` at the ``m`` flat points ``ys`` (``(m, n)``): a :class:`Linearization`."""
+        return Linearization(self, ys, sign)
+
+
+class Linearization:
+    """An MLP field's Jacobian factors at ``m`` points (made by :meth:`MLPField.linearize`).
+
+    For ``x_{l+1} = act(x_l W_l^T + b_l)`` one forward pass over all points keeps
+    each layer's input ``x_l`` and ``D_l = act'(z_l)`` (``sign`` folded into the
+    last layer's). The VJP at point ``i`` is then, per layer from the last,
+    ``g_z = g * D_l[i]`` and :func:`tinynode.nn.dense_vjp`.
+    """
+
+    def __init__(self, field, ys, sign):
+        self.field, xp = field, field.xp
+        m, rows = ys.shape[0], field.rows
+        xs = field.forward(ys.reshape(m * rows, -1), tiled=False)
+        self.xs, self.ds = [], []
+        for j, (dense, _, _, _, _) in enumerate(field.layers):
+            scale = xp.full(xs[j + 1].shape, sign if j == len(field.layers) - 1 else 1.0, dtype=ys.dtype)
+            self.ds.append(field._act_vjp(dense, xs[j + 1], scale).reshape(m, rows, -1))  # D_l = act'(z_l)
+            self.xs.append(xs[j].reshape(m, rows, -1))
+        self.m = m
+
+    def vjp(self, i, v, out=None, gparams=None):
+        """``sign * v^T df/dy`` at point ``i`` (flat, into ``out`` if given); with ``gparams`` (flat,
+        like the parameters) also ``sign * v^T df/dparams`` into it."""
+        f = self.field
+        g = v.reshape(f.rows, -1)
+        ones = f._ones_for(f.rows)
+        for j in range(len(f.layers) - 1, -1, -1):
+            _, w, _, w_part, b_part = f.layers[j]
+            grads = (gparams[w_part].reshape(w.shape), gparams[b_part]) if gparams is not None else (None, None)
+            target = None if j or out is None else out.reshape(f.rows, -1)
+            g = dense_vjp(g * self.ds[j][i], self.xs[j][i], w, *grads, ones=ones, out=target)
+        return g.reshape(-1)
+
+    def param_vjp_sum(self, vs):
+        """``sum_i sign * vs[i]^T df/dparams(point i)``, flat like the parameters (``vs``: ``(m, n)``).
+
+        The VJP is linear in ``v``, so a quadrature's weights go into ``vs``, and
+        the sum over points and rows of each layer is one product ``G^T X``."""
+        f = self.field
+        total = self.m * f.rows
+        gp = f.xp.empty(f.params.shape[0], dtype=f.dtype)
+        ones = f._ones_for(total)
+        g = vs.reshape(total, -1)
+        for j in range(len(f.layers) - 1, -1, -1):
+            _, w, _, w_part, b_part = f.layers[j]
+            gz = g * self.ds[j].reshape(total, -1)
+            g = dense_vjp(gz, self.xs[j].reshape(total, -1), w, gp[w_part].reshape(w.shape), gp[b_part],
+                          need_gx=j > 0, ones=ones)
+        return gp
