@@ -29,8 +29,10 @@ class ImplicitHostTransfer(AssertionError):
 
 def _refuse(what):
     def method(self, *args, **kwargs):
-        raise ImplicitHostTransfer(f"{what} on a device array: an implicit device-to-host transfer "
-                                   "(use tinynode.backend.item or to_host)")
+        raise ImplicitHostTransfer(
+            f"{what} on a device array: an implicit device-to-host transfer (use tinynode.backend.item or to_host)"
+        )
+
     return method
 
 
@@ -60,6 +62,7 @@ def _reduction(name):
 
     def reduce(self, *args, **kwargs):  # like CuPy: the result stays on the device, even when 0-d
         return _device(method(self.view(np.ndarray), *args, **kwargs))
+
     reduce.__name__ = name
     return reduce
 
@@ -87,6 +90,7 @@ def _device(x):
 def _wrap(fn):
     def wrapped(*args, **kwargs):
         return _device(fn(*args, **kwargs))
+
     wrapped.__name__ = getattr(fn, "__name__", "wrapped")
     return wrapped
 
@@ -96,13 +100,30 @@ def _module():
     mod.__version__ = "0.0-fake (tests/fakecupy.py: NumPy with a GPU's strictness)"
     mod.ndarray = ndarray
     mod.get_array_module = lambda *arrays: mod
-    mod.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
-        getDeviceCount=lambda: 1,
-        getDeviceProperties=lambda i: {"name": b"fakecupy CPU stand-in", "totalGlobalMem": 0},
-        runtimeGetVersion=lambda: 0, driverGetVersion=lambda: 0))
+    mod.cuda = types.SimpleNamespace(
+        runtime=types.SimpleNamespace(
+            getDeviceCount=lambda: 1,
+            getDeviceProperties=lambda i: {"name": b"fakecupy CPU stand-in", "totalGlobalMem": 0},
+            runtimeGetVersion=lambda: 0,
+            driverGetVersion=lambda: 0,
+        )
+    )
     mod.asnumpy = lambda x: x.get() if isinstance(x, ndarray) else np.asarray(x)
-    for name in ("float16", "float32", "float64", "int32", "int64", "uint8", "bool_", "newaxis", "pi", "e",
-                 "inf", "nan", "dtype"):
+    for name in (
+        "float16",
+        "float32",
+        "float64",
+        "int32",
+        "int64",
+        "uint8",
+        "bool_",
+        "newaxis",
+        "pi",
+        "e",
+        "inf",
+        "nan",
+        "dtype",
+    ):
         setattr(mod, name, getattr(np, name))
 
     def __getattr__(name):  # everything else: NumPy's function, results kept on the "device"
@@ -121,6 +142,7 @@ def _module():
 def install(monkeypatch):
     """Make ``import cupy`` give the stand-in for the rest of a test (pytest's monkeypatch undoes it)."""
     from tinynode import backend
+
     fake = _module()
     monkeypatch.setitem(sys.modules, "cupy", fake)
     monkeypatch.setattr(backend, "_cupy_state", {})

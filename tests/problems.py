@@ -14,8 +14,14 @@ class Problem:
         if self._exact is not None:
             return self._exact(t)
         flat = self.y0.reshape(-1)
-        ref = solve_ivp(lambda t, y: self.f(t, y.reshape(self.y0.shape), None).reshape(-1),
-                        (self.tspan[0], t), flat, method="DOP853", rtol=1e-13, atol=1e-13)
+        ref = solve_ivp(
+            lambda t, y: self.f(t, y.reshape(self.y0.shape), None).reshape(-1),
+            (self.tspan[0], t),
+            flat,
+            method="DOP853",
+            rtol=1e-13,
+            atol=1e-13,
+        )
         return ref.y[:, -1].reshape(self.y0.shape)
 
 
@@ -23,8 +29,13 @@ A_LINEAR = np.array([[-0.5, 2.0, 0.0], [-2.0, -0.5, 0.3], [0.1, 0.0, -1.0]])
 
 
 def linear():
-    return Problem("linear", lambda t, y, p: y @ A_LINEAR.T, [1.0, 0.5, -0.3], (0.0, 2.0),
-                   lambda t: expm(A_LINEAR * t) @ np.array([1.0, 0.5, -0.3]))
+    return Problem(
+        "linear",
+        lambda t, y, p: y @ A_LINEAR.T,
+        [1.0, 0.5, -0.3],
+        (0.0, 2.0),
+        lambda t: expm(A_LINEAR * t) @ np.array([1.0, 0.5, -0.3]),
+    )
 
 
 def harmonic():
@@ -33,8 +44,7 @@ def harmonic():
     def f(t, y, p):
         return np.stack([y[..., 1], -w * w * y[..., 0]], axis=-1)
 
-    return Problem("harmonic", f, [1.0, 0.0], (0.0, 3.0),
-                   lambda t: np.array([np.cos(w * t), -w * np.sin(w * t)]))
+    return Problem("harmonic", f, [1.0, 0.0], (0.0, 3.0), lambda t: np.array([np.cos(w * t), -w * np.sin(w * t)]))
 
 
 def lotka_volterra():
@@ -68,17 +78,34 @@ ALL = [linear, harmonic, lotka_volterra, time_dependent, batched]
 def bogacki_shampine():
     """Bogacki-Shampine 3(2), defined as a user would (FSAL, a linear continuous extension)."""
     from tinynode.tableaus import Tableau
+
     b = np.array([2 / 9, 1 / 3, 4 / 9, 0.0])
-    return Tableau("BS3", c=np.array([0.0, 0.5, 0.75, 1.0]),
-                   a=np.array([[0, 0, 0, 0], [0.5, 0, 0, 0], [0, 0.75, 0, 0], [2 / 9, 1 / 3, 4 / 9, 0]]),
-                   b=b, btilde=np.array([7 / 24, 1 / 4, 1 / 3, 1 / 8]) - b, order=3, error_order=2,
-                   interp=b[:, None].copy(), interp_order=1)
+    return Tableau(
+        "BS3",
+        c=np.array([0.0, 0.5, 0.75, 1.0]),
+        a=np.array([[0, 0, 0, 0], [0.5, 0, 0, 0], [0, 0.75, 0, 0], [2 / 9, 1 / 3, 4 / 9, 0]]),
+        b=b,
+        btilde=np.array([7 / 24, 1 / 4, 1 / 3, 1 / 8]) - b,
+        order=3,
+        error_order=2,
+        interp=b[:, None].copy(),
+        interp_order=1,
+    )
 
 
 def heun_euler():
     """Heun's method with Euler's as the embedded one: 2(1), not FSAL."""
     from tinynode.tableaus import Tableau
+
     b = np.array([0.5, 0.5])
-    return Tableau("HeunEuler", c=np.array([0.0, 1.0]), a=np.array([[0.0, 0.0], [1.0, 0.0]]), b=b,
-                   btilde=np.array([1.0, 0.0]) - b, order=2, error_order=1, interp=b[:, None].copy(),
-                   interp_order=1)
+    return Tableau(
+        "HeunEuler",
+        c=np.array([0.0, 1.0]),
+        a=np.array([[0.0, 0.0], [1.0, 0.0]]),
+        b=b,
+        btilde=np.array([1.0, 0.0]) - b,
+        order=2,
+        error_order=1,
+        interp=b[:, None].copy(),
+        interp_order=1,
+    )

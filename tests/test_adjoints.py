@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import to_numpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
 import tinynode as tn
@@ -10,12 +12,16 @@ from tinynode import nn, tableaus
 from tinynode.errors import ArgumentError, MaxStepsExceeded, NonFiniteError, ShapeError
 from tinynode.testing import gradcheck
 
-from conftest import to_numpy
-
 SMOOTH = ["tanh", "sigmoid", "softplus"]
-CONTINUOUS = [tn.InterpolatingAdjoint(), tn.InterpolatingAdjoint(checkpointing=True),
-              tn.InterpolatingAdjoint(seminorm=True), tn.GaussAdjoint(), tn.GaussAdjoint(checkpointing=True),
-              tn.BacksolveAdjoint(), tn.BacksolveAdjoint(seminorm=True)]
+CONTINUOUS = [
+    tn.InterpolatingAdjoint(),
+    tn.InterpolatingAdjoint(checkpointing=True),
+    tn.InterpolatingAdjoint(seminorm=True),
+    tn.GaussAdjoint(),
+    tn.GaussAdjoint(checkpointing=True),
+    tn.BacksolveAdjoint(),
+    tn.BacksolveAdjoint(seminorm=True),
+]
 
 
 @st.composite
@@ -66,8 +72,9 @@ def replay(field, y0, params, ts, hs, t1, times):
 @given(problems())
 def test_discrete_adjoint_is_the_exact_discrete_gradient(prob):
     field, params, y0, tspan, times, tol, gy = prob
-    sol, pullback = tn.solve_with_vjp(field, y0, tspan, params, sensealg=tn.DiscreteAdjoint(),
-                                      saveat=times, rtol=tol, atol=tol)
+    sol, pullback = tn.solve_with_vjp(
+        field, y0, tspan, params, sensealg=tn.DiscreteAdjoint(), saveat=times, rtol=tol, atol=tol
+    )
     ts, hs = sol.dense.ts, sol.dense.hs
     np.testing.assert_allclose(replay(field, y0, params, ts, hs, tspan[1], times), sol.y, rtol=1e-12, atol=1e-12)
     stats = pullback(gy)[2]
@@ -88,8 +95,15 @@ def fd_exact_gradient(field, y0, params, tspan, times, gy, directions=2, eps=1e-
     shape = y0.shape
 
     def loss(y0_, p_):
-        sol = solve_ivp(lambda t, y: field(t, y.reshape(shape), p_).reshape(-1), tspan, y0_.reshape(-1),
-                        method="DOP853", rtol=1e-13, atol=1e-13, t_eval=times)
+        sol = solve_ivp(
+            lambda t, y: field(t, y.reshape(shape), p_).reshape(-1),
+            tspan,
+            y0_.reshape(-1),
+            method="DOP853",
+            rtol=1e-13,
+            atol=1e-13,
+            t_eval=times,
+        )
         return float((gy.reshape(len(times), -1) * sol.y.T).sum())
 
     rng = np.random.default_rng(seed)
@@ -148,8 +162,7 @@ def test_all_methods_agree_with_each_other_at_tight_tolerance():
     gy = rng.standard_normal((3, 3, 20))
     grads = []
     for alg in CONTINUOUS + [tn.DiscreteAdjoint()]:
-        _, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg=alg, saveat=times,
-                                        rtol=1e-9, atol=1e-9)
+        _, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg=alg, saveat=times, rtol=1e-9, atol=1e-9)
         grads.append(pullback(gy)[:2])
     for g0, gp in grads[1:]:
         np.testing.assert_allclose(g0, grads[0][0], rtol=1e-6, atol=1e-9)
@@ -160,8 +173,9 @@ def test_seminorm_takes_no_more_backward_steps():
     field, params, y0, gy = tutorial_problem(batch=8, dtype=np.float64)
     kw = dict(saveat=[1.0], rtol=1e-6, atol=1e-6)
     full = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg=tn.InterpolatingAdjoint(), **kw)[1](gy)
-    semi = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg=tn.InterpolatingAdjoint(seminorm=True),
-                             **kw)[1](gy)
+    semi = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg=tn.InterpolatingAdjoint(seminorm=True), **kw)[1](
+        gy
+    )
     assert semi[2]["naccept"] + semi[2]["nreject"] <= full[2]["naccept"] + full[2]["nreject"]
     np.testing.assert_allclose(semi[1], full[1], rtol=1e-4)
 
@@ -214,8 +228,9 @@ def test_linear_ode_gradient_is_known_in_closed_form():
             return a[0] * v, np.array([np.sum(v * y)])
 
     for alg in CONTINUOUS + [tn.DiscreteAdjoint()]:
-        _, pullback = tn.solve_with_vjp(Scale(), np.array([2.0]), (0.0, 1.0), np.array([-0.7]), sensealg=alg,
-                                        saveat=[1.0], rtol=1e-10, atol=1e-10)
+        _, pullback = tn.solve_with_vjp(
+            Scale(), np.array([2.0]), (0.0, 1.0), np.array([-0.7]), sensealg=alg, saveat=[1.0], rtol=1e-10, atol=1e-10
+        )
         g0, ga, _ = pullback(np.ones((1, 1)))
         assert g0[0] == pytest.approx(np.exp(-0.7), rel=1e-8), alg
         assert ga[0] == pytest.approx(2 * np.exp(-0.7), rel=1e-8), alg
@@ -240,8 +255,9 @@ def test_backward_failures_say_they_are_backward():
             return 1e4 * v, np.zeros(1)
 
     with pytest.raises(MaxStepsExceeded, match=r"backward pass \(GaussAdjoint\).*at t = "):
-        tn.solve_with_vjp(Stiff(), np.ones(2), (0.0, 1.0), np.zeros(1), saveat=[1.0], max_steps=20,
-                          sensealg=tn.GaussAdjoint())[1](np.ones((1, 2)))
+        tn.solve_with_vjp(
+            Stiff(), np.ones(2), (0.0, 1.0), np.zeros(1), saveat=[1.0], max_steps=20, sensealg=tn.GaussAdjoint()
+        )[1](np.ones((1, 2)))
 
 
 def test_bad_cotangents_and_arguments():
@@ -255,20 +271,27 @@ def test_bad_cotangents_and_arguments():
         tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg="interpolating")
     with pytest.raises(ArgumentError, match="per-component tolerances"):
         tn.solve_with_vjp(field, y0, (0.0, 1.0), params, rtol=np.full(20, 1e-3), saveat=[1.0])[1](
-            np.ones((1,) + y0.shape, np.float32))
+            np.ones((1,) + y0.shape, np.float32)
+        )
 
 
 def test_fixed_step_methods_reuse_dt0_backward():
     # notebook 03 found the backward pass ignoring dt0 (RK4 then refused to start)
     field, params, y0, gy = tutorial_problem(batch=2, dtype=np.float64)
-    for alg in (tn.InterpolatingAdjoint(), tn.BacksolveAdjoint(), tn.GaussAdjoint(),
-                tn.InterpolatingAdjoint(checkpointing=True)):
-        _, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg=alg, solver=tn.RK4(), dt0=0.25,
-                                        saveat=[1.0])
+    for alg in (
+        tn.InterpolatingAdjoint(),
+        tn.BacksolveAdjoint(),
+        tn.GaussAdjoint(),
+        tn.InterpolatingAdjoint(checkpointing=True),
+    ):
+        _, pullback = tn.solve_with_vjp(
+            field, y0, (0.0, 1.0), params, sensealg=alg, solver=tn.RK4(), dt0=0.25, saveat=[1.0]
+        )
         st = pullback(gy)[2]
         assert (st["naccept"], st["nreject"]) == (4, 0)
-    _, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, dt0=0.5, saveat=[1.0],
-                                    controller=tn.ConstantStepSize())
+    _, pullback = tn.solve_with_vjp(
+        field, y0, (0.0, 1.0), params, dt0=0.5, saveat=[1.0], controller=tn.ConstantStepSize()
+    )
     assert pullback(gy)[2]["naccept"] == 2
 
 
@@ -291,9 +314,9 @@ STACKED_CASES = [
     (tn.InterpolatingAdjoint(checkpointing=True), {}),
     (tn.GaussAdjoint(checkpointing=True), {}),
     (tn.InterpolatingAdjoint(seminorm=True), {"tspan": (1.0, 0.0), "saveat": [0.6, 0.0]}),  # backward in time
-    (tn.InterpolatingAdjoint(), {"solver": tn.RK4(), "dt0": 0.1}),    # fixed step, not FSAL
-    (tn.GaussAdjoint(), {"solver": tn.Euler(), "dt0": 0.05}),         # one stage, k_1 re-evaluated each step
-    (tn.InterpolatingAdjoint(), {"lead": (2, 3)}),                    # a state of shape (2, 3, 20)
+    (tn.InterpolatingAdjoint(), {"solver": tn.RK4(), "dt0": 0.1}),  # fixed step, not FSAL
+    (tn.GaussAdjoint(), {"solver": tn.Euler(), "dt0": 0.05}),  # one stage, k_1 re-evaluated each step
+    (tn.InterpolatingAdjoint(), {"lead": (2, 3)}),  # a state of shape (2, 3, 20)
 ]
 
 
@@ -303,6 +326,7 @@ def test_stacked_stage_linearization_equals_one_vjp_per_stage(alg, case, monkeyp
     (tinynode.adjoints.common.StageLinearization, tinynode.fastmlp.Linearization); the reference
     is the same adjoint with one protocol VJP per stage, and the two must agree to rounding."""
     from tinynode.fastmlp import Linearization
+
     case = dict(case)
     lead = case.pop("lead", (5,))
     tspan = case.pop("tspan", (0.0, 1.0))
@@ -369,6 +393,7 @@ def test_stages_are_stacked_only_for_small_states(monkeypatch):
     """Stacking saves array calls, which only pay for small states (see STACK_STAGES_MAX_ENTRIES)."""
     from tinynode.adjoints.common import STACK_STAGES_MAX_ENTRIES
     from tinynode.fastmlp import Linearization
+
     calls = []
     vjp = Linearization.vjp
     monkeypatch.setattr(Linearization, "vjp", lambda self, *a, **k: calls.append(1) or vjp(self, *a, **k))

@@ -86,6 +86,7 @@ def test_blas_threads_limits_and_restores():
 
 def test_blas_threads_without_threadpoolctl_is_a_no_op(monkeypatch):
     import sys
+
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
     with backend.blas_threads(1) as applied:
         assert applied is False

@@ -11,8 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def _run(*args):
     env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
-    res = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     return res.stdout
 
@@ -38,8 +37,17 @@ def test_the_page_renders_from_stored_results(tmp_path):
 
 
 def test_gpu_benchmark_runs_its_cpu_paths(tmp_path):
-    out = _run("benchmarks.gpu", "--device", "cpu", "--quick", "--configs", "tinynode", "tinynode-cpu",
-               "--json", str(tmp_path / "gpu.json"))
+    out = _run(
+        "benchmarks.gpu",
+        "--device",
+        "cpu",
+        "--quick",
+        "--configs",
+        "tinynode",
+        "tinynode-cpu",
+        "--json",
+        str(tmp_path / "gpu.json"),
+    )
     assert "median throughput" in out
     rows = json.loads((tmp_path / "gpu.json").read_text())["steps"]
     assert {r["config"] for r in rows} == {"tinynode", "tinynode-cpu"}
@@ -47,8 +55,9 @@ def test_gpu_benchmark_runs_its_cpu_paths(tmp_path):
 
 
 def test_breakdown_accounts_for_the_whole_batch(tmp_path):
-    out = _run("benchmarks.breakdown", "--n", "400", "--epochs", "2", "--repeat", "3",
-               "--json", str(tmp_path / "b.json"))
+    out = _run(
+        "benchmarks.breakdown", "--n", "400", "--epochs", "2", "--repeat", "3", "--json", str(tmp_path / "b.json")
+    )
     assert "ODE backward pass" in out
     budget = json.loads((tmp_path / "b.json").read_text())["budget"]
     assert budget["forward_evaluations"] >= 7 and budget["backward_vjps"] >= 7  # Tsit5: 1 + 6 per step

@@ -14,8 +14,11 @@ from tinynode.checkpoint import load_checkpoint, save_checkpoint
 from tinynode.errors import TrainingError
 from tinynode.train import TrainingInterrupted
 
-EPOCH = re.compile(r"^\[(\d+)/(\d+)\]\tTime \d+\.\d{4}s\tTraining Accuracy: (\d+\.\d{5})%\t"
-                   r"Test Accuracy: (\d+\.\d{5})%\tNFE forward/backward: \d+/\d+$", re.M)
+EPOCH = re.compile(
+    r"^\[(\d+)/(\d+)\]\tTime \d+\.\d{4}s\tTraining Accuracy: (\d+\.\d{5})%\t"
+    r"Test Accuracy: (\d+\.\d{5})%\tNFE forward/backward: \d+/\d+$",
+    re.M,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -84,8 +87,12 @@ def test_eval_scores_the_data_the_checkpoint_was_trained_on(capsys, monkeypatch)
 
 def test_eval_of_another_architecture_or_damaged_file(capsys, tmp_path):
     other = tn.nn.Chain(tn.nn.Flatten(), tn.nn.Dense(784, 10))
-    save_checkpoint("other.npz", other.init(0), architecture={"layers": repr(other), "num_params": 7850},
-                    meta={"options": cli._model_options(cli.build_parser().parse_args(["train"]))})
+    save_checkpoint(
+        "other.npz",
+        other.init(0),
+        architecture={"layers": repr(other), "num_params": 7850},
+        meta={"options": cli._model_options(cli.build_parser().parse_args(["train"]))},
+    )
     assert cli.main(["eval", "other.npz", "--offline"]) == 2
     assert "different architecture" in capsys.readouterr().err
     (tmp_path / "bad.npz").write_bytes(b"garbage")
@@ -106,6 +113,7 @@ def test_ctrl_c_saves_a_checkpoint(capsys, monkeypatch):
 def test_nan_loss_keeps_the_last_good_checkpoint(capsys, monkeypatch):
     def nan(*args, on_epoch=None, **kwargs):
         from tinynode.train import EpochRecord
+
         on_epoch(EpochRecord(1, 0.5, 0.1, 0.5, 0.5, 1, 1, 0))
         raise TrainingError("the loss became nan in epoch 2, batch 3")
 

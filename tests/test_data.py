@@ -17,12 +17,11 @@ import time
 
 import numpy as np
 import pytest
+from conftest import to_numpy
 
-from tinynode.fileio import atomic_file
 from tinynode import data
 from tinynode.errors import ArgumentError, DataError, ShapeError, TinyNodeError
-
-from conftest import to_numpy
+from tinynode.fileio import atomic_file
 
 TRAIN = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
 TEST = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -59,6 +58,7 @@ def files_under(directory):
 
 
 # ----------------------------------------------------------------------------- a local server
+
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     """Serves the server's directory, plus two ways of failing mid-body:
@@ -101,8 +101,7 @@ def server(isolated, monkeypatch):
         (root / "corrupt" / name).write_bytes(good[:-5] + bytes([good[-5] ^ 1]) + good[-4:])
     monkeypatch.setitem(data.CHECKSUMS, "mnist", {f: sha256(root / "good" / f) for f in TRAIN + TEST})
     monkeypatch.setattr(data, "TIMEOUT", 0.5)
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
     httpd.requests = []
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -115,6 +114,7 @@ def server(isolated, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- IDX files
+
 
 @pytest.mark.parametrize("name", ["a.idx", "a.idx.gz"])
 @pytest.mark.parametrize("shape", [(7,), (3, 28, 28), (2, 3, 4, 5), (0, 28, 28)])
@@ -203,6 +203,7 @@ def test_no_pickle_in_the_data_module():
 
 # ----------------------------------------------------------------------------- the bundled sample
 
+
 def test_bundled_sample_matches_its_checksums():
     for name in data.SAMPLE_FILES:
         assert sha256(data.SAMPLE_DIR / name) == data.SAMPLE_SHA256[name], name
@@ -250,16 +251,22 @@ def test_subset_and_the_lux_split():
     assert np.array_equal(xtr, images[:1350]) and np.array_equal(yte, labels[1350:])
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"name": "cifar10"}, ArgumentError), ({"split": "val"}, ArgumentError),
-    ({"subset": 0}, ArgumentError), ({"subset": 2.5}, ArgumentError),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"name": "cifar10"}, ArgumentError),
+        ({"split": "val"}, ArgumentError),
+        ({"subset": 0}, ArgumentError),
+        ({"subset": 2.5}, ArgumentError),
+    ],
+)
 def test_bad_arguments(kwargs, error):
     with pytest.raises(error):
         data.load_mnist(download=False, quiet=True, **kwargs)
 
 
 # ----------------------------------------------------------------------------- where files are found
+
 
 def test_search_order(isolated, server, monkeypatch, capsys):
     url, requests = server
@@ -272,18 +279,18 @@ def test_search_order(isolated, server, monkeypatch, capsys):
     def n(**kwargs):
         return len(data.load_mnist(mirrors=[url + "/good/"], **kwargs)[0])
 
-    assert n(data_dir=explicit) == 2          # data_dir beats TINYNODE_DATA
-    assert n() == 3                           # TINYNODE_DATA beats the cache
+    assert n(data_dir=explicit) == 2  # data_dir beats TINYNODE_DATA
+    assert n() == 3  # TINYNODE_DATA beats the cache
     monkeypatch.delenv("TINYNODE_DATA")
-    assert n() == 4                           # the cache beats a download
+    assert n() == 4  # the cache beats a download
     assert requests == []
     for f in TRAIN:
         os.remove(os.path.join(data.cache_dir("mnist"), f))
-    assert n() == 5                           # a download beats the sample
+    assert n() == 5  # a download beats the sample
     assert len(requests) == 2
     for f in TRAIN:
         os.remove(os.path.join(data.cache_dir("mnist"), f))
-    assert n(download=False) == 5000          # the sample, last
+    assert n(download=False) == 5000  # the sample, last
     assert capsys.readouterr().err.count("\n") == 1
 
 
@@ -345,6 +352,7 @@ def test_debian_fashion_mnist_if_installed(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- downloads
+
 
 def test_good_download_lands_in_the_cache_and_is_reused(server):
     url, requests = server
@@ -435,6 +443,7 @@ def test_published_checksums_are_complete():
 
 # ----------------------------------------------------------------------------- batches
 
+
 def small_set(n=10):
     images = np.arange(n * 28 * 28, dtype=np.int64).reshape(n, 28, 28).astype(np.uint8)
     return images, (np.arange(n) % 10).astype(np.uint8)
@@ -490,12 +499,14 @@ def test_loader_accepts_a_device_name():
     assert isinstance(next(iter(loader))[0], np.ndarray)
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"images": np.zeros((3, 28, 28), np.uint8), "labels": np.zeros(2, np.uint8)}, ShapeError),
-    ({"images": np.zeros((3, 28, 28), np.float32), "labels": np.zeros(3, np.uint8)}, ArgumentError),
-    ({"images": np.zeros((3, 28, 28), np.uint8), "labels": np.zeros(3, np.uint8), "batch_size": 0},
-     ArgumentError),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"images": np.zeros((3, 28, 28), np.uint8), "labels": np.zeros(2, np.uint8)}, ShapeError),
+        ({"images": np.zeros((3, 28, 28), np.float32), "labels": np.zeros(3, np.uint8)}, ArgumentError),
+        ({"images": np.zeros((3, 28, 28), np.uint8), "labels": np.zeros(3, np.uint8), "batch_size": 0}, ArgumentError),
+    ],
+)
 def test_loader_rejects_bad_input(kwargs, error):
     with pytest.raises(error):
         data.DataLoader(**kwargs)

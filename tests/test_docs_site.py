@@ -16,8 +16,13 @@ def test_docs_build_strict(tmp_path):
     pytest.importorskip("mkdocstrings")
     pytest.importorskip("mkdocs_jupyter")
     env = dict(os.environ, CI="true", MPLBACKEND="Agg", NO_MKDOCS_2_WARNING="1")
-    res = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
-                          "-d", str(tmp_path / "site")], cwd=ROOT, env=env, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for page in ("index.html", "tutorial/index.html", "api/index.html", "adjoints/index.html", "benchmarks/index.html"):
         assert (tmp_path / "site" / page).exists(), page

@@ -2,7 +2,10 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from conftest import to_numpy
+from hypothesis import given
+from hypothesis import strategies as st
+from test_layers import ACTS, random_params
 
 import tinynode as tn
 from tinynode import nn
@@ -10,17 +13,20 @@ from tinynode.errors import DTypeError, ShapeError
 from tinynode.fastmlp import MLPField, dense_layers
 from tinynode.testing import gradcheck
 
-from conftest import to_numpy
-from test_layers import ACTS, random_params
-
 
 def _mlp(widths, acts):
     return nn.Chain(*[nn.Dense(a, b, act) for a, b, act in zip(widths[:-1], widths[1:], acts)])
 
 
-@given(widths=st.lists(st.integers(1, 6), min_size=2, max_size=5), lead=st.lists(st.integers(1, 4), max_size=2),
-       points=st.integers(1, 4), acts=st.lists(st.sampled_from(ACTS), min_size=4, max_size=4),
-       sign=st.sampled_from([1.0, -1.0]), seed=st.integers(0, 2**16), dtype=st.sampled_from([np.float32, np.float64]))
+@given(
+    widths=st.lists(st.integers(1, 6), min_size=2, max_size=5),
+    lead=st.lists(st.integers(1, 4), max_size=2),
+    points=st.integers(1, 4),
+    acts=st.lists(st.sampled_from(ACTS), min_size=4, max_size=4),
+    sign=st.sampled_from([1.0, -1.0]),
+    seed=st.integers(0, 2**16),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
 def test_the_bound_mlp_computes_what_the_layers_compute(xp, widths, lead, points, acts, sign, seed, dtype):
     """Every method of the fast path (tinynode.fastmlp) against the one reference: the layers'
     own forward and backward (checked against finite differences in test_layers.py)."""
@@ -66,13 +72,16 @@ def test_the_bound_mlp_computes_what_the_layers_compute(xp, widths, lead, points
         close(lin.vjp(i, v), gy, sign)
         expect_sum = expect_sum + weights[i] * to_numpy(gp)
     weighted = vs.reshape(points, -1) * xp.asarray(weights.astype(dtype)[:, None])
-    np.testing.assert_allclose(to_numpy(lin.param_vjp_sum(weighted)), sign * expect_sum,
-                               rtol=10 * rtol, atol=10 * rtol)
+    np.testing.assert_allclose(to_numpy(lin.param_vjp_sum(weighted)), sign * expect_sum, rtol=10 * rtol, atol=10 * rtol)
     np.testing.assert_array_equal(to_numpy(ys), before)  # the states are never written to
 
 
-@given(widths=st.lists(st.integers(1, 5), min_size=2, max_size=4), batch=st.integers(1, 4),
-       acts=st.lists(st.sampled_from(ACTS), min_size=3, max_size=3), seed=st.integers(0, 2**16))
+@given(
+    widths=st.lists(st.integers(1, 5), min_size=2, max_size=4),
+    batch=st.integers(1, 4),
+    acts=st.lists(st.sampled_from(ACTS), min_size=3, max_size=3),
+    seed=st.integers(0, 2**16),
+)
 def test_fast_path_vjp_matches_finite_differences(xp, widths, batch, acts, seed):
     widths[-1] = widths[0]
     net = _mlp(widths, acts)
@@ -104,9 +113,13 @@ def test_chain_call_is_inference_and_equals_forward():
         net(params[:-1], x)
 
 
-@given(widths=st.lists(st.integers(1, 5), min_size=2, max_size=4), batch=st.integers(1, 3),
-       points=st.integers(1, 3), acts=st.lists(st.sampled_from(ACTS), min_size=3, max_size=3),
-       seed=st.integers(0, 2**16))
+@given(
+    widths=st.lists(st.integers(1, 5), min_size=2, max_size=4),
+    batch=st.integers(1, 3),
+    points=st.integers(1, 3),
+    acts=st.lists(st.sampled_from(ACTS), min_size=3, max_size=3),
+    seed=st.integers(0, 2**16),
+)
 def test_linearization_matches_finite_differences(widths, batch, points, acts, seed):
     """The stacked VJPs against central differences of f itself, in float64 (not only against field.vjp)."""
     widths[-1] = widths[0]
@@ -125,11 +138,13 @@ def test_linearization_matches_finite_differences(widths, batch, points, acts, s
         gy = lin.vjp(i, vs[i].reshape(-1), gparams=gparams).reshape(dy.shape)
         fd_y = np.sum(vs[i] * (field(0.0, ys[i] + eps * dy, params) - field(0.0, ys[i] - eps * dy, params))) / (2 * eps)
         fd_p = np.sum(vs[i] * (field(0.0, ys[i], params + eps * dp) - field(0.0, ys[i], params - eps * dp))) / (2 * eps)
-        assert abs(np.sum(gy * dy) + fd_y) <= 1e-6 * (1 + abs(fd_y))     # sign = -1
+        assert abs(np.sum(gy * dy) + fd_y) <= 1e-6 * (1 + abs(fd_y))  # sign = -1
         assert abs(np.sum(gparams * dp) + fd_p) <= 1e-6 * (1 + abs(fd_p))
     total = lin.param_vjp_sum(vs.reshape(points, -1))
-    fd_sum = sum(np.sum(vs[i] * (field(0.0, ys[i], params + eps * dp) - field(0.0, ys[i], params - eps * dp)))
-                 for i in range(points)) / (2 * eps)
+    fd_sum = sum(
+        np.sum(vs[i] * (field(0.0, ys[i], params + eps * dp) - field(0.0, ys[i], params - eps * dp)))
+        for i in range(points)
+    ) / (2 * eps)
     assert abs(np.sum(total * dp) + fd_sum) <= 1e-6 * (1 + abs(fd_sum))
 
 
@@ -137,7 +152,9 @@ def test_only_the_librarys_dense_stacks_take_the_fast_path():
     d = nn.Dense(2, 3)
     assert dense_layers(d) == [(d, slice(0, 9))]
     assert [(repr(x), s) for x, s in dense_layers(nn.Chain(nn.Dense(3, 4, "tanh"), nn.Dense(4, 3)))] == [
-        ("Dense(3 => 4, tanh)", slice(0, 16)), ("Dense(4 => 3)", slice(16, 31))]
+        ("Dense(3 => 4, tanh)", slice(0, 16)),
+        ("Dense(4 => 3)", slice(16, 31)),
+    ]
     assert dense_layers(nn.Chain(nn.Flatten(), d)) is None
 
     class Scaled(nn.Dense):  # a subclass may compute something else

@@ -84,6 +84,7 @@ def test_the_tutorial_trains_on_the_gpu_as_on_the_cpu(cp, monkeypatch, tmp_path)
     import json
 
     from tinynode import cli
+
     monkeypatch.setenv("CI", "true")
     accuracy = {}
     for device in ("cpu", "gpu"):

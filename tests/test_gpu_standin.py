@@ -17,10 +17,10 @@ What only a real GPU shows (speed, CuPy's own numerics, the fused kernels) is
 in the ``gpu``-marked tests, which run wherever CuPy sees a CUDA device.
 """
 
+import fakecupy
 import numpy as np
 import pytest
 
-import fakecupy
 import tinynode as tn
 from tinynode import backend, nn
 from tinynode.data import DataLoader
@@ -63,8 +63,9 @@ def test_forward_solve_syncs_at_most_once_per_step(cp, controller):
     y0 = _state()
     ref = tn.solve(field, y0, (0.0, 1.0), p, rtol=1e-4, atol=1e-4, saveat=[0.5, 1.0], controller=controller)
     backend.reset_counters()
-    sol = tn.solve(field, cp.asarray(y0), (0.0, 1.0), cp.asarray(p), rtol=1e-4, atol=1e-4, saveat=[0.5, 1.0],
-                   controller=controller)
+    sol = tn.solve(
+        field, cp.asarray(y0), (0.0, 1.0), cp.asarray(p), rtol=1e-4, atol=1e-4, saveat=[0.5, 1.0], controller=controller
+    )
     attempts = sol.stats["naccept"] + sol.stats["nreject"]
     assert attempts >= 3
     assert backend.counters["host_syncs"] <= attempts + PER_SOLVE
@@ -73,9 +74,18 @@ def test_forward_solve_syncs_at_most_once_per_step(cp, controller):
     np.testing.assert_array_equal(backend.to_host(sol.y), ref.y)
 
 
-@pytest.mark.parametrize("sensealg", [tn.InterpolatingAdjoint(), tn.InterpolatingAdjoint(checkpointing=True),
-                                      tn.GaussAdjoint(), tn.BacksolveAdjoint(), tn.DiscreteAdjoint(),
-                                      tn.InterpolatingAdjoint(seminorm=True)], ids=repr)
+@pytest.mark.parametrize(
+    "sensealg",
+    [
+        tn.InterpolatingAdjoint(),
+        tn.InterpolatingAdjoint(checkpointing=True),
+        tn.GaussAdjoint(),
+        tn.BacksolveAdjoint(),
+        tn.DiscreteAdjoint(),
+        tn.InterpolatingAdjoint(seminorm=True),
+    ],
+    ids=repr,
+)
 def test_every_adjoint_stays_on_the_device(cp, sensealg):
     field, p = _field(1)
     y0 = _state(8, 1)
@@ -84,8 +94,9 @@ def test_every_adjoint_stays_on_the_device(cp, sensealg):
     sol, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), p, sensealg=sensealg, saveat=times)
     ref = pullback(gy)
 
-    sol_d, pullback_d = tn.solve_with_vjp(field, cp.asarray(y0), (0.0, 1.0), cp.asarray(p),
-                                          sensealg=sensealg, saveat=times)
+    sol_d, pullback_d = tn.solve_with_vjp(
+        field, cp.asarray(y0), (0.0, 1.0), cp.asarray(p), sensealg=sensealg, saveat=times
+    )
     backend.reset_counters()
     gy0, gp, stats = pullback_d(cp.asarray(gy))
     steps = stats.get("naccept", 0) + stats.get("nreject", 0)
@@ -109,8 +120,11 @@ def test_training_on_the_device_equals_training_on_the_host(cp):
         params = xp.asarray(model.init(0))
         opt = tn.Adam(0.01)
         state = opt.init(params)
-        loaders = (DataLoader(images, labels, 32, shuffle=True, seed=0, xp=xp),
-                   DataLoader(images, labels, 32, xp=xp), DataLoader(images[:40], labels[:40], 32, xp=xp))
+        loaders = (
+            DataLoader(images, labels, 32, shuffle=True, seed=0, xp=xp),
+            DataLoader(images, labels, 32, xp=xp),
+            DataLoader(images[:40], labels[:40], 32, xp=xp),
+        )
         history = fit(model, params, opt, state, *loaders, epochs=2, out=None, progress=False)
         return model, params, history
 
@@ -158,6 +172,7 @@ def test_adam_and_the_loss_stay_on_the_device(cp):
 
 def test_cli_device_gpu_and_auto_and_info(cp, capsys, monkeypatch, tmp_path):
     from tinynode import cli
+
     monkeypatch.setenv("CI", "true")
     ckpt = str(tmp_path / "gpu.npz")
     assert cli.main(["train", "--device", "gpu", "--epochs", "1", "--offline", "--save", ckpt]) == 0

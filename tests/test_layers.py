@@ -2,14 +2,14 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from conftest import to_numpy
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinynode
 from tinynode import nn
 from tinynode.errors import ArgumentError, DTypeError, GradcheckError, ShapeError
 from tinynode.testing import gradcheck
-
-from conftest import to_numpy
 
 ACTS = ["identity", "tanh", "relu", "sigmoid", "softplus"]
 
@@ -27,8 +27,14 @@ def tutorial_model():
     return nn.Chain(nn.Flatten(), nn.Dense(784, 20, "tanh"), ode_net, nn.Dense(20, 10))
 
 
-@given(n_in=st.integers(1, 6), n_out=st.integers(1, 6), batch=st.integers(1, 5),
-       act=st.sampled_from(ACTS), seed=st.integers(0, 2**16), scale=st.floats(0.1, 3.0))
+@given(
+    n_in=st.integers(1, 6),
+    n_out=st.integers(1, 6),
+    batch=st.integers(1, 5),
+    act=st.sampled_from(ACTS),
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.1, 3.0),
+)
 def test_dense_vjp_matches_finite_differences(xp, n_in, n_out, batch, act, seed, scale):
     layer = nn.Dense(n_in, n_out, act)
     params = random_params(layer, seed, xp)
@@ -37,8 +43,7 @@ def test_dense_vjp_matches_finite_differences(xp, n_in, n_out, batch, act, seed,
     assert report.errors[0] is not None and report.errors[1] is not None
 
 
-@given(lead=st.lists(st.integers(1, 3), min_size=0, max_size=2), act=st.sampled_from(ACTS),
-       seed=st.integers(0, 2**16))
+@given(lead=st.lists(st.integers(1, 3), min_size=0, max_size=2), act=st.sampled_from(ACTS), seed=st.integers(0, 2**16))
 def test_dense_accepts_any_leading_shape(xp, lead, act, seed):
     layer = nn.Dense(3, 2, act)
     params = random_params(layer, seed, xp)
@@ -47,8 +52,12 @@ def test_dense_accepts_any_leading_shape(xp, lead, act, seed):
     gradcheck(layer, params, x)
 
 
-@given(widths=st.lists(st.integers(1, 5), min_size=2, max_size=5), batch=st.integers(1, 4),
-       acts=st.lists(st.sampled_from(ACTS), min_size=4, max_size=4), seed=st.integers(0, 2**16))
+@given(
+    widths=st.lists(st.integers(1, 5), min_size=2, max_size=5),
+    batch=st.integers(1, 4),
+    acts=st.lists(st.sampled_from(ACTS), min_size=4, max_size=4),
+    seed=st.integers(0, 2**16),
+)
 def test_chain_vjp_matches_finite_differences(xp, widths, batch, acts, seed):
     layers = [nn.Dense(a, b, acts[i % 4]) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
     chain = nn.Chain(*layers)
@@ -57,8 +66,7 @@ def test_chain_vjp_matches_finite_differences(xp, widths, batch, acts, seed):
     gradcheck(chain, params, x)
 
 
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), batch=st.integers(1, 3),
-       seed=st.integers(0, 2**16))
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), batch=st.integers(1, 3), seed=st.integers(0, 2**16))
 def test_flatten_then_dense(xp, shape, batch, seed):
     n = int(np.prod(shape))
     chain = nn.Chain(nn.Flatten(), nn.Dense(n, 3, "tanh"))
@@ -192,7 +200,7 @@ def test_a_users_layer_inside_a_chain_gets_its_own_gradient():
     chain = nn.Chain(nn.Dense(3, 4, "tanh"), Scale(4), nn.Dense(4, 2))
     params = chain.init(0, np.float64)
     assert chain.num_params == 16 + 4 + 10
-    assert np.all((chain.unflatten(params)["layers"][1]["s"] >= 0.5))
+    assert np.all(chain.unflatten(params)["layers"][1]["s"] >= 0.5)
     gradcheck(chain, params, np.random.default_rng(0).standard_normal((5, 3)))
 
 
@@ -219,8 +227,11 @@ def test_layer_bookkeeping_from_param_shapes():
     assert np.all(a[6:] == 5.0)
     chain = nn.Chain(nn.Flatten(), layer, nn.Dense(2, 1))
     p = chain.init(0)
-    np.testing.assert_array_equal(chain.params_of(p, 2), chain.unflatten(p)["layers"][2]["weight"].reshape(-1).tolist()
-                                  + chain.unflatten(p)["layers"][2]["bias"].tolist())
+    np.testing.assert_array_equal(
+        chain.params_of(p, 2),
+        chain.unflatten(p)["layers"][2]["weight"].reshape(-1).tolist()
+        + chain.unflatten(p)["layers"][2]["bias"].tolist(),
+    )
 
 
 def test_activations_are_stable_at_extremes(xp):
@@ -235,3 +246,20 @@ def test_activations_are_stable_at_extremes(xp):
 
 def test_public_names():
     assert tinynode.nn.Dense and tinynode.nn.Flatten and tinynode.nn.Chain
+
+
+def test_gradcheck_names_the_arguments_it_checks():
+    class Doubled(Scale):  # a wrong parameter gradient (twice the right one), a right input gradient
+        def backward(self, params, x, gy, need_gx=True):
+            gx, gp = super().backward(params, x, gy)
+            return gx, 2 * gp
+
+    layer = Doubled(3)
+    with pytest.raises(GradcheckError) as e:
+        gradcheck(layer, layer.init(0, np.float64), np.ones((2, 3)))
+    lines = str(e.value).splitlines()
+    errors = {line.split(":")[0].strip(): float(line.split()[1]) for line in lines[1:]}
+    assert errors["params"] == pytest.approx(0.5, rel=1e-6) and errors["x"] < 1e-8  # |2g - g| / |2g|
+    field = tinynode.VectorField(nn.Dense(2, 2, "tanh"))
+    report = gradcheck(field, np.ones((3, 2)), nn.Dense(2, 2).init(0, np.float64))
+    assert report.names == ["y", "params"] and report.ok

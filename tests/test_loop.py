@@ -35,8 +35,16 @@ def run(monkeypatch, script, tspan=(0.0, 1.0), dt0=0.1, **kwargs):
     monkeypatch.setattr(loop, "rk_step", scripted_step(script, attempts))
     field = BoundField(lambda t, y, p: np.ones_like(y), None, (2,), np.float64)
     y0 = np.zeros(2)
-    y1, stats = loop.integrate(field, y0, tspan, solver=tableaus.TSIT5, controller=controllers.IController(),
-                               norm=ErrorNorm(0.0, 1e-3, 2, np.float64), dt0=dt0, **kwargs)
+    y1, stats = loop.integrate(
+        field,
+        y0,
+        tspan,
+        solver=tableaus.TSIT5,
+        controller=controllers.IController(),
+        norm=ErrorNorm(0.0, 1e-3, 2, np.float64),
+        dt0=dt0,
+        **kwargs,
+    )
     return y1, stats, attempts
 
 
@@ -56,8 +64,9 @@ def test_the_steps_land_exactly_on_the_stop_times_and_t1(monkeypatch):
         seen.append((t, y.copy()))
         return False
 
-    y1, stats, attempts = run(monkeypatch, [], tspan=(0.0, 2.0), dt0=0.3, tstops=[0.5, 1.25, 7.0, -1.0],
-                              on_tstop=on_tstop)
+    y1, stats, attempts = run(
+        monkeypatch, [], tspan=(0.0, 2.0), dt0=0.3, tstops=[0.5, 1.25, 7.0, -1.0], on_tstop=on_tstop
+    )
     assert [t for t, _ in seen] == [0.5, 1.25]  # stops outside the span are ignored; t1 is not a tstop
     for t, y in seen:
         np.testing.assert_allclose(y, t, rtol=1e-14)
@@ -96,8 +105,9 @@ def test_max_steps_counts_every_attempt(monkeypatch):
 
 def test_on_step_sees_every_accepted_step_once(monkeypatch):
     log = []
-    y1, stats, attempts = run(monkeypatch, [5.0, 0.5, 5.0], dt0=0.3,
-                              on_step=lambda t, t_new, h, B, y_new: log.append((t, t_new, y_new[0])))
+    y1, stats, attempts = run(
+        monkeypatch, [5.0, 0.5, 5.0], dt0=0.3, on_step=lambda t, t_new, h, B, y_new: log.append((t, t_new, y_new[0]))
+    )
     assert len(log) == stats["naccept"]
     assert log[0][0] == 0.0 and log[-1][1] == 1.0
     assert all(a[1] == b[0] for a, b in zip(log, log[1:]))  # contiguous

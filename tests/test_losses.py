@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tinynode import losses
 from tinynode.errors import ShapeError
@@ -14,8 +15,13 @@ def naive_loss(z, y):
     return -(y * np.log(p)).sum() / z.shape[0]
 
 
-@given(batch=st.integers(1, 6), classes=st.integers(2, 7), seed=st.integers(0, 2**16),
-       scale=st.floats(0.1, 5.0), one_hot=st.booleans())
+@given(
+    batch=st.integers(1, 6),
+    classes=st.integers(2, 7),
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.1, 5.0),
+    one_hot=st.booleans(),
+)
 def test_loss_gradient_matches_finite_differences(xp, batch, classes, seed, scale, one_hot):
     rng = np.random.default_rng(seed)
     z = xp.asarray(scale * rng.standard_normal((batch, classes)))

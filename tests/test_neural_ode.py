@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import to_numpy
 
 import tinynode as tn
 from tinynode import nn
 from tinynode.testing import gradcheck
-
-from conftest import to_numpy
 
 
 def dynamics():
@@ -22,11 +21,13 @@ def test_tutorial_model_has_16450_parameters_and_its_layout():
     assert [layer.num_params for layer in model.layers] == [0, 15700, 540, 210]
 
 
-@pytest.mark.parametrize("alg", [tn.InterpolatingAdjoint(), tn.GaussAdjoint(), tn.BacksolveAdjoint(),
-                                 tn.DiscreteAdjoint()], ids=repr)
+@pytest.mark.parametrize(
+    "alg", [tn.InterpolatingAdjoint(), tn.GaussAdjoint(), tn.BacksolveAdjoint(), tn.DiscreteAdjoint()], ids=repr
+)
 def test_neural_ode_layer_gradients(alg):
-    layer = nn.Chain(nn.Dense(3, 4, "tanh"), tn.NeuralODE(dynamics(), rtol=1e-10, atol=1e-10, sensealg=alg),
-                     nn.Dense(4, 2))
+    layer = nn.Chain(
+        nn.Dense(3, 4, "tanh"), tn.NeuralODE(dynamics(), rtol=1e-10, atol=1e-10, sensealg=alg), nn.Dense(4, 2)
+    )
     params = layer.init(1, np.float64) + 0.1
     gradcheck(layer, params, np.random.default_rng(0).standard_normal((3, 3)), tol=1e-5)
 
@@ -76,8 +77,9 @@ def test_whole_batch_is_one_ode():
 
 
 @pytest.mark.parametrize("solver, dt0", [(tn.RK4(), 0.1), (tn.Euler(), 0.05), (tn.Tsit5(), 0.25)])
-@pytest.mark.parametrize("alg", [tn.InterpolatingAdjoint(), tn.GaussAdjoint(), tn.BacksolveAdjoint(),
-                                 tn.DiscreteAdjoint()], ids=repr)
+@pytest.mark.parametrize(
+    "alg", [tn.InterpolatingAdjoint(), tn.GaussAdjoint(), tn.BacksolveAdjoint(), tn.DiscreteAdjoint()], ids=repr
+)
 def test_fixed_steps_inside_a_neural_ode(solver, dt0, alg):
     """A fixed-step method (or Tsit5 on a fixed grid) in a NeuralODE: the forward pass is that method's
     own recurrence, and DiscreteAdjoint's gradient is exactly its derivative."""
@@ -94,7 +96,7 @@ def test_fixed_steps_inside_a_neural_ode(solver, dt0, alg):
             expect = expect + dt0 * ode.dynamics(params, expect)
         np.testing.assert_allclose(y, expect, rtol=1e-12)
     # the discrete adjoint is exact for the computed recurrence; the continuous ones carry the method's error
-    gradcheck(ode, params, x, tol=1e-7 if isinstance(alg, tn.DiscreteAdjoint) else dt0 ** solver.order)
+    gradcheck(ode, params, x, tol=1e-7 if isinstance(alg, tn.DiscreteAdjoint) else dt0**solver.order)
 
 
 def test_a_neural_ode_solves_per_call_with_its_own_saveat_and_dense_output():

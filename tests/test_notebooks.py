@@ -1,14 +1,12 @@
 """The notebooks are tests: each one runs top to bottom (fast mode, CI=true) and is stored without outputs."""
 
-import os
 import pathlib
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXPECTED = ["01_mnist_neural_ode", "02_tsit5_from_scratch", "03_the_adjoint_method", "04_learning_dynamics",
-            "05_gpu"]
+EXPECTED = ["01_mnist_neural_ode", "02_tsit5_from_scratch", "03_the_adjoint_method", "04_learning_dynamics", "05_gpu"]
 
 
 def test_every_notebook_is_there():
@@ -30,10 +28,11 @@ def test_notebook_runs(path, monkeypatch, tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("matplotlib")
-    monkeypatch.setenv("CI", "true")            # the notebooks' fast mode
+    monkeypatch.setenv("CI", "true")  # the notebooks' fast mode
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # never the user's cache, never the network
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()  # raises CellExecutionError, naming the cell, if any cell fails

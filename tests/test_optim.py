@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import to_numpy
 
 from tinynode import optim
 from tinynode.errors import DTypeError, ShapeError
-
-from conftest import to_numpy
 
 
 def reference_adam(p, grads, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):

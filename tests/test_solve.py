@@ -3,31 +3,40 @@
 import math
 
 import numpy as np
+import problems
 import pytest
+from conftest import to_numpy
 
 import tinynode
 from tinynode import backend, controllers, tableaus
 from tinynode.dense import interpolate
+from tinynode.errors import (
+    ArgumentError,
+    DTypeError,
+    MaxStepsExceeded,
+    NonFiniteError,
+    ShapeError,
+    StepSizeUnderflow,
+    TinyNodeError,
+)
 from tinynode.loop import integrate
 from tinynode.norms import ErrorNorm
 from tinynode.protocol import BoundField, bind
-from tinynode.errors import (ArgumentError, DTypeError, MaxStepsExceeded, NonFiniteError, ShapeError,
-                             StepSizeUnderflow, TinyNodeError)
-
-import problems
-from conftest import to_numpy
 
 ADAPTIVE = [tableaus.Tsit5(), tableaus.Dopri5()]
 
 
 def on(xp, problem):
     """The problem's field and initial state on backend xp."""
+
     def f(t, y, p):
         return xp.asarray(problem.f(t, to_numpy(y), p))
+
     return f, xp.asarray(problem.y0)
 
 
 # --- accuracy against references -------------------------------------------------------
+
 
 @pytest.mark.parametrize("make", problems.ALL, ids=lambda m: m.__name__)
 @pytest.mark.parametrize("tab", ADAPTIVE, ids=lambda t: t.name)
@@ -43,8 +52,10 @@ def test_tight_tolerance_matches_the_reference(make, tab):
 def test_error_shrinks_with_the_tolerance(make):
     prob = make()
     ref = prob.exact(prob.tspan[1])
-    errs = [np.abs(tinynode.solve(prob.f, prob.y0, prob.tspan, rtol=tol, atol=tol).y[-1] - ref).max()
-            for tol in (1e-3, 1e-5, 1e-7, 1e-9)]
+    errs = [
+        np.abs(tinynode.solve(prob.f, prob.y0, prob.tspan, rtol=tol, atol=tol).y[-1] - ref).max()
+        for tol in (1e-3, 1e-5, 1e-7, 1e-9)
+    ]
     assert all(later < earlier for earlier, later in zip(errs, errs[1:])), errs
     # each step of 100x in tolerance buys between 10x and 1e4x in accuracy
     ratios = np.array(errs[:-1]) / np.array(errs[1:])
@@ -63,12 +74,14 @@ def test_numpy_and_backends_agree(xp):
 
 # --- convergence orders ----------------------------------------------------------------
 
+
 def fitted_slope(hs, errs):
     return np.polyfit(np.log(hs), np.log(errs), 1)[0]
 
 
-@pytest.mark.parametrize("tab", TABS := [tableaus.Tsit5(), tableaus.Dopri5(), tableaus.RK4(), tableaus.Euler()],
-                         ids=lambda t: t.name)
+@pytest.mark.parametrize(
+    "tab", TABS := [tableaus.Tsit5(), tableaus.Dopri5(), tableaus.RK4(), tableaus.Euler()], ids=lambda t: t.name
+)
 def test_fixed_step_convergence_order(tab):
     prob = problems.linear()  # (Lotka-Volterra on [0, 2] is superconvergent for Tsit5: a poor order test)
     T = prob.tspan[1]
@@ -76,8 +89,9 @@ def test_fixed_step_convergence_order(tab):
     ns = [16, 32, 64, 128] if tab.order >= 4 else [200, 400, 800, 1600]
     hs, errs = [], []
     for n in ns:
-        sol = tinynode.solve(prob.f, prob.y0, (0, T), solver=tab, dt0=T / n, saveat=[T],
-                             controller=controllers.ConstantStepSize())
+        sol = tinynode.solve(
+            prob.f, prob.y0, (0, T), solver=tab, dt0=T / n, saveat=[T], controller=controllers.ConstantStepSize()
+        )
         assert sol.stats["naccept"] == n
         hs.append(T / n)
         errs.append(np.abs(sol.y[-1] - ref).max())
@@ -92,13 +106,15 @@ def test_interpolant_order(tab):
     hs = [0.2, 0.1, 0.05, 0.025] if tab.interp_order > 1 else [0.02, 0.01, 0.005, 0.0025]
     errs = []
     for h in hs:
-        sol = tinynode.solve(prob.f, prob.y0, (0, h), solver=tab, dt0=h, dense=True,
-                             controller=controllers.ConstantStepSize())
+        sol = tinynode.solve(
+            prob.f, prob.y0, (0, h), solver=tab, dt0=h, dense=True, controller=controllers.ConstantStepSize()
+        )
         errs.append(np.abs(sol(0.4 * h) - prob.exact(0.4 * h)).max())
     assert fitted_slope(hs, errs) == pytest.approx(tab.interp_order + 1, abs=0.3)
 
 
 # --- one step, written out independently -------------------------------------------------
+
 
 def textbook_tsit5_step(f, t, y, h):
     tab = tableaus.Tsit5()
@@ -124,8 +140,8 @@ def test_one_step_matches_the_textbook_formulas():
 
 
 def reference_step_sequence(f, y0, t0, t1, rtol, atol):
-    """The PI controller and the initial step (docs/solvers.md) written as plainly as possible: a list of accepted times."""
-    tab = tableaus.Tsit5()
+    """The PI controller and the initial step (docs/solvers.md) written as plainly as possible:
+    a list of accepted times."""
     ctrl = controllers.PIController()
 
     def norm(v):
@@ -144,8 +160,8 @@ def reference_step_sequence(f, y0, t0, t1, rtol, atol):
             dt = t1 - t
         y1, err, _ = textbook_tsit5_step(f, t, y, dt)
         eest = norm(err / (atol + np.maximum(np.abs(y), np.abs(y1)) * rtol))
-        q11 = eest ** ctrl.beta1
-        q = min(max(q11 / errold ** ctrl.beta2 / ctrl.safety, 1 / ctrl.qmax), 1 / ctrl.qmin)
+        q11 = eest**ctrl.beta1
+        q = min(max(q11 / errold**ctrl.beta2 / ctrl.safety, 1 / ctrl.qmax), 1 / ctrl.qmin)
         if eest <= 1:
             t, y, errold = t + dt, y1, max(eest, 1e-4)
             times.append(t)
@@ -155,8 +171,9 @@ def reference_step_sequence(f, y0, t0, t1, rtol, atol):
     return times
 
 
-@pytest.mark.parametrize("make", [problems.lotka_volterra, problems.time_dependent, problems.batched],
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "make", [problems.lotka_volterra, problems.time_dependent, problems.batched], ids=lambda m: m.__name__
+)
 @pytest.mark.parametrize("tol", [1e-3, 1e-6])
 def test_step_sequence_follows_ordinarydiffeq_rules(make, tol):
     prob = make()
@@ -170,6 +187,7 @@ def test_step_sequence_follows_ordinarydiffeq_rules(make, tol):
 
 # --- step control and counting --------------------------------------------------------------
 
+
 def test_pi_controller_rules():
     c = controllers.PIController()
     accept, dt, errold = c.adapt(1.0, 0.01, c.init(tableaus.TSIT5))
@@ -177,8 +195,8 @@ def test_pi_controller_rules():
     assert errold == 0.01
     accept, dt, errold2 = c.adapt(1.0, 2.0, errold)
     assert not accept and dt == pytest.approx(0.9 * 2**-0.14) and errold2 == errold  # gentle rejection
-    assert c.adapt(1.0, 1e9, errold)[1] == pytest.approx(0.2)     # shrink floor
-    assert c.adapt(1.0, 1e-30, 0.5)[1] == pytest.approx(10.0)     # growth cap
+    assert c.adapt(1.0, 1e9, errold)[1] == pytest.approx(0.2)  # shrink floor
+    assert c.adapt(1.0, 1e-30, 0.5)[1] == pytest.approx(10.0)  # growth cap
     assert c.adapt(1.0, 0.0, 0.5)[:2] == (True, 10.0)
 
 
@@ -238,6 +256,7 @@ def test_per_component_tolerances():
 
 # --- time direction, saving, dense output -------------------------------------------------------
 
+
 @pytest.mark.parametrize("make", problems.ALL, ids=lambda m: m.__name__)
 def test_reversed_time_returns_to_the_start(make):
     prob = make()
@@ -296,6 +315,7 @@ def test_dtype_is_kept_everywhere(xp, dtype):
 
 # --- failures -----------------------------------------------------------------------------
 
+
 def test_max_steps_says_where_and_what_to_do():
     prob = problems.lotka_volterra()
     with pytest.raises(MaxStepsExceeded, match=r"max_steps = 5 .* at t = 0\.\d+.*Increase max_steps") as e:
@@ -340,24 +360,27 @@ def test_field_with_wrong_shape_or_dtype():
         tinynode.solve(lambda t, y, p: -y.astype(np.float64), np.ones(2, np.float32), (0, 1))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(tspan=(0, 0)), "zero length"),
-    (dict(tspan=(0, np.inf)), "finite"),
-    (dict(tspan="ab"), "pair of numbers"),
-    (dict(rtol=-1e-3), "rtol must be finite and non-negative"),
-    (dict(atol=0.0), "atol must be finite and positive"),
-    (dict(atol=np.nan), "atol"),
-    (dict(saveat=[0.5, 0.2]), "ordered"),
-    (dict(saveat=[1.5]), "within tspan"),
-    (dict(max_steps=0), "max_steps"),
-    (dict(dt0=0.0), "dt0"),
-    (dict(solver=tableaus.RK4()), "fixed-step method: give the step size with dt0"),
-    (dict(solver="tsit5"), "solver must be a tableau"),
-    (dict(controller="pi"), "controller must be a step-size controller"),
-    (dict(max_steps=10.5), "max_steps"),
-    (dict(saveat=[0.5, np.nan]), "finite times"),
-    (dict(atol=np.ones(3)), "does not broadcast"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(tspan=(0, 0)), "zero length"),
+        (dict(tspan=(0, np.inf)), "finite"),
+        (dict(tspan="ab"), "pair of numbers"),
+        (dict(rtol=-1e-3), "rtol must be finite and non-negative"),
+        (dict(atol=0.0), "atol must be finite and positive"),
+        (dict(atol=np.nan), "atol"),
+        (dict(saveat=[0.5, 0.2]), "ordered"),
+        (dict(saveat=[1.5]), "within tspan"),
+        (dict(max_steps=0), "max_steps"),
+        (dict(dt0=0.0), "dt0"),
+        (dict(solver=tableaus.RK4()), "fixed-step method: give the step size with dt0"),
+        (dict(solver="tsit5"), "solver must be a tableau"),
+        (dict(controller="pi"), "controller must be a step-size controller"),
+        (dict(max_steps=10.5), "max_steps"),
+        (dict(saveat=[0.5, np.nan]), "finite times"),
+        (dict(atol=np.ones(3)), "does not broadcast"),
+    ],
+)
 def test_invalid_arguments(kwargs, match):
     args = dict(tspan=(0.0, 1.0))
     args.update(kwargs)
@@ -391,8 +414,7 @@ def test_dense_at_polynomial_form_equals_the_stage_combination():
     the same values as y_n + h sum b_i(theta) k_i, across steps and in both directions."""
     prob = problems.lotka_volterra()
     for tspan in (prob.tspan, prob.tspan[::-1]):
-        y0 = prob.y0 if tspan == prob.tspan else tinynode.solve(prob.f, prob.y0, prob.tspan, rtol=1e-8,
-                                                                 atol=1e-8).y[-1]
+        y0 = prob.y0 if tspan == prob.tspan else tinynode.solve(prob.f, prob.y0, prob.tspan, rtol=1e-8, atol=1e-8).y[-1]
         sol = tinynode.solve(prob.f, y0, tspan, rtol=1e-4, atol=1e-4, dense=True)
         d = sol.dense
         assert len(d.ts) > 5
@@ -403,8 +425,7 @@ def test_dense_at_polynomial_form_equals_the_stage_combination():
         # at_many: several times, inside one step or across several, in one call
         times = list(np.linspace(*tspan, 23))
         for chunk in (times, times[3:5], times[-1:]):
-            np.testing.assert_allclose(d.at_many(chunk), np.stack([d.at(t) for t in chunk]), rtol=1e-14,
-                                       atol=1e-14)
+            np.testing.assert_allclose(d.at_many(chunk), np.stack([d.at(t) for t in chunk]), rtol=1e-14, atol=1e-14)
 
 
 @pytest.mark.parametrize("jump, solver", [(False, None), (True, None), (True, "rk4"), (False, "euler")])
@@ -428,10 +449,17 @@ def test_prepare_announces_the_times_of_every_evaluation(jump, solver):
 
     tableau = {None: tableaus.Tsit5, "rk4": tableaus.RK4, "euler": tableaus.Euler}[solver]()
     field = Recording(prob.f, None, prob.y0.shape, prob.y0.dtype)
-    integrate(field, prob.y0.copy(), (0.0, 5.0), solver=tableau,
-              controller=controllers.PIController() if tableau.adaptive else controllers.ConstantStepSize(),
-              norm=ErrorNorm(1e-5, 1e-5, prob.y0.size, prob.y0.dtype), dt0=None if tableau.adaptive else 0.25,
-              tstops=[1.3, 2.9] if jump else (), on_tstop=on_tstop)
+    integrate(
+        field,
+        prob.y0.copy(),
+        (0.0, 5.0),
+        solver=tableau,
+        controller=controllers.PIController() if tableau.adaptive else controllers.ConstantStepSize(),
+        norm=ErrorNorm(1e-5, 1e-5, prob.y0.size, prob.y0.dtype),
+        dt0=None if tableau.adaptive else 0.25,
+        tstops=[1.3, 2.9] if jump else (),
+        on_tstop=on_tstop,
+    )
     announced, attempts = None, 0
     for kind, value in log:
         if kind == "at":
@@ -467,7 +495,14 @@ def test_user_defined_tableaus_reach_their_order(make):
     tableau = make()
     errors = []
     for dt in (0.1, 0.05):
-        sol = tinynode.solve(prob.f, prob.y0, prob.tspan, solver=tableau, controller=tinynode.ConstantStepSize(),
-                             dt0=dt, saveat=[prob.tspan[1]])
+        sol = tinynode.solve(
+            prob.f,
+            prob.y0,
+            prob.tspan,
+            solver=tableau,
+            controller=tinynode.ConstantStepSize(),
+            dt0=dt,
+            saveat=[prob.tspan[1]],
+        )
         errors.append(np.abs(sol.y[-1] - prob.exact(prob.tspan[1])).max())
     assert math.log2(errors[0] / errors[1]) == pytest.approx(tableau.order, abs=0.25)

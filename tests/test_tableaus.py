@@ -109,12 +109,18 @@ def test_tsit5_constants_are_ordinarydiffeq_s():
 
 def test_a_broken_tableau_is_refused():
     with pytest.raises(ValueError, match="rows of a must sum to c"):
-        tableaus.Tableau("bad", np.array([0.0, 0.6]), np.array([[0, 0], [0.5, 0]]), np.array([0.5, 0.5]),
-                         interp=np.array([[0.5], [0.5]]))
+        tableaus.Tableau(
+            "bad",
+            np.array([0.0, 0.6]),
+            np.array([[0, 0], [0.5, 0]]),
+            np.array([0.5, 0.5]),
+            interp=np.array([[0.5], [0.5]]),
+        )
 
 
 def test_tableau_arrays_are_read_only():
     import tinynode
+
     tab = tinynode.Tsit5()
     for name in ("c", "a", "b", "btilde", "interp"):
         with pytest.raises(ValueError, match="read-only"):

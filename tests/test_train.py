@@ -12,8 +12,10 @@ import tinynode as tn
 from tinynode.errors import TrainingError
 from tinynode.train import TrainingInterrupted, confusion_matrix, fit
 
-LINE = re.compile(r"^\[(\d)/3\]\tTime \d+\.\d{4}s\tTraining Accuracy: \d+\.\d{5}%\tTest Accuracy: \d+\.\d{5}%"
-                  r"\tNFE forward/backward: \d+/\d+$")
+LINE = re.compile(
+    r"^\[(\d)/3\]\tTime \d+\.\d{4}s\tTraining Accuracy: \d+\.\d{5}%\tTest Accuracy: \d+\.\d{5}%"
+    r"\tNFE forward/backward: \d+/\d+$"
+)
 
 
 class Loader:
@@ -34,7 +36,7 @@ class Loader:
         for b, i in enumerate(range(0, len(idx), 32)):
             if self.on_batch:
                 self.on_batch(b)
-            yield self.x[idx[i:i + 32]], self.y[idx[i:i + 32]]
+            yield self.x[idx[i : i + 32]], self.y[idx[i : i + 32]]
 
 
 def run(epochs=3, on_batch=None, lr=0.01, params=None):
@@ -43,8 +45,18 @@ def run(epochs=3, on_batch=None, lr=0.01, params=None):
     opt = tn.Adam(lr)
     state = opt.init(params)
     out = io.StringIO()
-    history = fit(model, params, opt, state, Loader(200, 0, True, on_batch), Loader(200, 0), Loader(60, 1),
-                  epochs=epochs, out=out, progress=False)
+    history = fit(
+        model,
+        params,
+        opt,
+        state,
+        Loader(200, 0, True, on_batch),
+        Loader(200, 0),
+        Loader(60, 1),
+        epochs=epochs,
+        out=out,
+        progress=False,
+    )
     return params, history, out.getvalue()
 
 
@@ -99,6 +111,17 @@ def test_fit_runs_blas_single_threaded_by_default():
     def on_epoch(record):
         seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
 
-    fit(model, params, opt, opt.init(params), Loader(64, 0), Loader(64, 0), Loader(32, 1), epochs=1, out=None,
-        progress=False, on_epoch=on_epoch)
+    fit(
+        model,
+        params,
+        opt,
+        opt.init(params),
+        Loader(64, 0),
+        Loader(64, 0),
+        Loader(32, 1),
+        epochs=1,
+        out=None,
+        progress=False,
+        on_epoch=on_epoch,
+    )
     assert seen == [{1}]

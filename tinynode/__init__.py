@@ -8,7 +8,33 @@ read. docs/architecture.md maps the modules.
 
 __version__ = "0.1.0"
 
-from . import backend, losses, nn, optim, testing  # noqa: E402
+from . import (  # noqa: E402  (the modules, so that tinynode.train etc. work after import tinynode)
+    backend,
+    checkpoint,
+    controllers,
+    data,
+    dense,
+    loop,
+    losses,
+    models,
+    nn,
+    norms,
+    optim,
+    protocol,
+    step,
+    tableaus,
+    testing,
+    train,
+)
+from .adjoints import (  # noqa: E402
+    BacksolveAdjoint,
+    DiscreteAdjoint,
+    GaussAdjoint,
+    InterpolatingAdjoint,
+    SensitivityAlgorithm,
+    solve_with_vjp,
+)
+from .controllers import ConstantStepSize, IController, PIController  # noqa: E402
 from .errors import (  # noqa: E402
     ArgumentError,
     BackendError,
@@ -24,29 +50,63 @@ from .errors import (  # noqa: E402
     TinyNodeError,
     TrainingError,
 )
-from .losses import accuracy, logit_cross_entropy, logit_cross_entropy_grad  # noqa: E402
-from .optim import SGD, Adam  # noqa: E402
-from . import controllers, dense, loop, norms, protocol, step, tableaus  # noqa: E402
-from .controllers import ConstantStepSize, IController, PIController  # noqa: E402
-from .tableaus import RK4, Dopri5, Euler, Tsit5  # noqa: E402
-from .odeint import Solution, solve  # noqa: E402
 from .field import VectorField  # noqa: E402
-from .adjoints import (  # noqa: E402
-    BacksolveAdjoint,
-    DiscreteAdjoint,
-    GaussAdjoint,
-    InterpolatingAdjoint,
-    SensitivityAlgorithm,
-    solve_with_vjp,
-)
+from .losses import accuracy, logit_cross_entropy, logit_cross_entropy_grad  # noqa: E402
 from .neural_ode import NeuralODE  # noqa: E402
-from . import checkpoint, data, models, train  # noqa: E402
+from .odeint import Solution, solve  # noqa: E402
+from .optim import SGD, Adam  # noqa: E402
+from .tableaus import RK4, Dopri5, Euler, Tsit5  # noqa: E402
 
 __all__ = [
-    "ArgumentError", "BackendError", "CheckpointError", "DataError", "DTypeError", "GradcheckError",
-    "MaxStepsExceeded", "NonFiniteError", "ShapeError", "SolverError", "StepSizeUnderflow", "TinyNodeError",
-    "TrainingError", "accuracy", "logit_cross_entropy", "logit_cross_entropy_grad", "SGD", "Adam",
-    "ConstantStepSize", "IController", "PIController", "RK4", "Dopri5", "Euler", "Tsit5", "Solution", "solve",
-    "VectorField", "BacksolveAdjoint", "DiscreteAdjoint", "GaussAdjoint", "InterpolatingAdjoint",
-    "SensitivityAlgorithm", "solve_with_vjp", "NeuralODE",
+    "backend",
+    "checkpoint",
+    "controllers",
+    "data",
+    "dense",
+    "loop",
+    "losses",
+    "models",
+    "nn",
+    "norms",
+    "optim",
+    "protocol",
+    "step",
+    "tableaus",
+    "testing",
+    "train",
+    "ArgumentError",
+    "BackendError",
+    "CheckpointError",
+    "DataError",
+    "DTypeError",
+    "GradcheckError",
+    "MaxStepsExceeded",
+    "NonFiniteError",
+    "ShapeError",
+    "SolverError",
+    "StepSizeUnderflow",
+    "TinyNodeError",
+    "TrainingError",
+    "accuracy",
+    "logit_cross_entropy",
+    "logit_cross_entropy_grad",
+    "SGD",
+    "Adam",
+    "ConstantStepSize",
+    "IController",
+    "PIController",
+    "RK4",
+    "Dopri5",
+    "Euler",
+    "Tsit5",
+    "Solution",
+    "solve",
+    "VectorField",
+    "BacksolveAdjoint",
+    "DiscreteAdjoint",
+    "GaussAdjoint",
+    "InterpolatingAdjoint",
+    "SensitivityAlgorithm",
+    "solve_with_vjp",
+    "NeuralODE",
 ]

@@ -23,8 +23,17 @@ import numpy as np
 from .errors import BackendError
 
 __all__ = [
-    "array_module", "is_cupy", "cupy_or_none", "gpu_available", "get_array_module",
-    "to_device", "to_host", "item", "counters", "reset_counters", "blas_threads",
+    "array_module",
+    "is_cupy",
+    "cupy_or_none",
+    "gpu_available",
+    "get_array_module",
+    "to_device",
+    "to_host",
+    "item",
+    "counters",
+    "reset_counters",
+    "blas_threads",
 ]
 
 #: Counts of host/device traffic made by tinynode itself (not by user code).
@@ -51,6 +60,7 @@ def array_module(*arrays):
     for a in arrays:
         if a is not None and type(a) is not np.ndarray and is_cupy(a):
             import cupy
+
             return cupy
     return np
 
@@ -64,6 +74,7 @@ def cupy_or_none():
         try:
             _require_cupy()
             import cupy
+
             _cupy_state["module"] = cupy
         except BackendError as e:
             _cupy_state["module"] = None
@@ -94,8 +105,7 @@ def _require_cupy():
         ) from None
     if n < 1:
         raise BackendError(
-            f"CuPy {cupy.__version__} is installed but found no CUDA device. "
-            "Run on the CPU with device='cpu'."
+            f"CuPy {cupy.__version__} is installed but found no CUDA device. Run on the CPU with device='cpu'."
         )
     return cupy
 

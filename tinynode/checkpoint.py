@@ -36,8 +36,7 @@ def save_checkpoint(path, params, opt_state=None, *, architecture, meta=None):
     arrays = {"params": to_host(params)}
     for key, value in state_to_arrays(opt_state or {}).items():  # scratch buffers dropped
         arrays[f"opt_{key}"] = to_host(value)
-    document = {"format": "tinynode-checkpoint-1", "version": __version__, "architecture": architecture,
-                **(meta or {})}
+    document = {"format": "tinynode-checkpoint-1", "version": __version__, "architecture": architecture, **(meta or {})}
     arrays["meta"] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
     with atomic_file(path) as f:
         np.savez(f, **arrays)
@@ -58,17 +57,22 @@ def load_checkpoint(path, architecture=None):
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
         params = arrays.pop("params")
     except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path} is not a readable tinynode checkpoint ({type(e).__name__}: {e}); "
-                              "it may be truncated or damaged: train again or use another checkpoint.") from None
+        raise CheckpointError(
+            f"{path} is not a readable tinynode checkpoint ({type(e).__name__}: {e}); "
+            "it may be truncated or damaged: train again or use another checkpoint."
+        ) from None
     if meta.get("format") != "tinynode-checkpoint-1":
         raise CheckpointError(f"{path} is not a tinynode checkpoint (format {meta.get('format')!r})")
     if architecture is not None and meta.get("architecture") != architecture:
         raise CheckpointError(
             f"{path} holds a different architecture:\n  checkpoint: {meta.get('architecture')}\n"
-            f"  this model: {architecture}\nLoad it with the same model options it was trained with.")
+            f"  this model: {architecture}\nLoad it with the same model options it was trained with."
+        )
     if params.ndim != 1 or params.size != meta["architecture"]["num_params"]:
-        raise CheckpointError(f"{path}: parameter vector of shape {params.shape} does not match its "
-                              f"architecture ({meta['architecture']['num_params']} parameters)")
+        raise CheckpointError(
+            f"{path}: parameter vector of shape {params.shape} does not match its "
+            f"architecture ({meta['architecture']['num_params']} parameters)"
+        )
     opt_state = {key[4:]: value for key, value in arrays.items() if key.startswith("opt_")}
     if opt_state:
         opt_state = state_from_arrays(opt_state)

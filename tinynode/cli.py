@@ -20,11 +20,11 @@ import numpy as np
 from . import __version__, backend, fused
 from .adjoints import SENSEALGS
 from .checkpoint import architecture_of, load_checkpoint, save_checkpoint
+from .controllers import IController, PIController
 from .errors import TinyNodeError, TrainingError
 from .fileio import atomic_file
 from .models import tutorial_model
 from .optim import Adam
-from .controllers import IController, PIController
 from .tableaus import Dopri5, Tsit5
 from .train import TrainingInterrupted, confusion_matrix, fit, predict
 
@@ -46,11 +46,16 @@ def build_parser():
     train.add_argument("--epochs", type=int, default=9)
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
-    train.add_argument("--sensealg", choices=sorted(SENSEALGS), default="interpolating",
-                       help="how gradients go through the solver")
+    train.add_argument(
+        "--sensealg", choices=sorted(SENSEALGS), default="interpolating", help="how gradients go through the solver"
+    )
     train.add_argument("--solver", choices=sorted(SOLVERS), default="tsit5")
-    train.add_argument("--controller", choices=sorted(CONTROLLERS), default="pi",
-                       help="step-size controller: OrdinaryDiffEq's PI (default) or a plain I controller")
+    train.add_argument(
+        "--controller",
+        choices=sorted(CONTROLLERS),
+        default="pi",
+        help="step-size controller: OrdinaryDiffEq's PI (default) or a plain I controller",
+    )
     train.add_argument("--rtol", type=float, default=1e-3)
     train.add_argument("--atol", type=float, default=1e-3)
     train.add_argument("--seed", type=int, default=0)
@@ -58,37 +63,56 @@ def build_parser():
     train.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
     train.add_argument("--history", metavar="PATH", help="JSON with per-epoch loss, time, accuracies, counts")
     train.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    train.add_argument("--blas-threads", type=int, default=1, metavar="N",
-                       help="CPU BLAS threads while training (default 1, fastest for this model's tiny "
-                            "matrices; 0 leaves BLAS as it is; needs threadpoolctl, in the train extra)")
+    train.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="CPU BLAS threads while training (default 1, fastest for this model's tiny "
+        "matrices; 0 leaves BLAS as it is; needs threadpoolctl, in the train extra)",
+    )
 
     ev = sub.add_parser("eval", help="accuracy and confusion matrix of a checkpoint")
     ev.add_argument("checkpoint")
     _data_options(ev)
-    ev.add_argument("--split", choices=["holdout", "train", "test"], default="holdout",
-                    help="holdout: the last 10%% of the training images (the tutorial's test set); "
-                         "train: the first 90%%; test: the official 10,000-image test set")
+    ev.add_argument(
+        "--split",
+        choices=["holdout", "train", "test"],
+        default="holdout",
+        help="holdout: the last 10%% of the training images (the tutorial's test set); "
+        "train: the first 90%%; test: the official 10,000-image test set",
+    )
 
     sub.add_parser("info", help="versions, backends, GPU")
     return parser
 
 
 def _data_options(p):
-    p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default=None,
-                   help="default: mnist for train; for eval, the checkpoint's own")
+    p.add_argument(
+        "--dataset",
+        choices=["mnist", "fashion-mnist"],
+        default=None,
+        help="default: mnist for train; for eval, the checkpoint's own",
+    )
     p.add_argument("--data-dir", metavar="DIR", help="a directory holding the IDX files (or set TINYNODE_DATA)")
-    p.add_argument("--subset", type=int, metavar="N",
-                   help="use the first N training images (default: 1500 when CI=true, else all; for eval, "
-                        "the number the checkpoint was trained with)")
+    p.add_argument(
+        "--subset",
+        type=int,
+        metavar="N",
+        help="use the first N training images (default: 1500 when CI=true, else all; for eval, "
+        "the number the checkpoint was trained with)",
+    )
     p.add_argument("--offline", action="store_true", help="never try to download")
     p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
 
 
 def _load(args, split="train", quiet=False):
     from .data import load_mnist
+
     subset = args.subset if args.subset is not None else (1500 if _ci() and split == "train" else None)
-    return load_mnist(args.dataset, split=split, data_dir=args.data_dir, download=not args.offline,
-                      subset=subset, quiet=quiet)
+    return load_mnist(
+        args.dataset, split=split, data_dir=args.data_dir, download=not args.offline, subset=subset, quiet=quiet
+    )
 
 
 def _write_json_atomically(path, document):
@@ -97,18 +121,28 @@ def _write_json_atomically(path, document):
 
 
 def _model_options(args):
-    return {"sensealg": args.sensealg, "solver": args.solver, "controller": args.controller,
-            "rtol": args.rtol, "atol": args.atol}
+    return {
+        "sensealg": args.sensealg,
+        "solver": args.solver,
+        "controller": args.controller,
+        "rtol": args.rtol,
+        "atol": args.atol,
+    }
 
 
 def _make_model(options):
-    return tutorial_model(sensealg=SENSEALGS[options["sensealg"]](), solver=SOLVERS[options["solver"]](),
-                          rtol=options["rtol"], atol=options["atol"],
-                          controller=CONTROLLERS[options.get("controller", "pi")]())
+    return tutorial_model(
+        sensealg=SENSEALGS[options["sensealg"]](),
+        solver=SOLVERS[options["solver"]](),
+        rtol=options["rtol"],
+        atol=options["atol"],
+        controller=CONTROLLERS[options.get("controller", "pi")](),
+    )
 
 
 def cmd_train(args):
     from .data import DataLoader, train_test_split
+
     args.dataset = args.dataset or "mnist"
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     xp = backend.get_array_module(args.device)
@@ -122,12 +156,7 @@ def cmd_train(args):
     opt_state = optimizer.init(params)
     start_epoch, history = 0, []
     if args.resume:
-        ckpt = load_checkpoint(args.resume, architecture=arch)
-        params = ckpt["params"].astype(np.float32)
-        opt_state.update(ckpt["opt_state"])
-        start_epoch = int(ckpt["meta"].get("epoch", 0))
-        history = list(ckpt["meta"].get("history", []))
-        say(f"Resuming from {args.resume} after epoch {start_epoch}.")
+        params, start_epoch, history = _resume(args, arch, opt_state, say)
     params = xp.asarray(params)
     opt_state = {k: (xp.asarray(v) if hasattr(v, "shape") and np.ndim(v) else v) for k, v in opt_state.items()}
     opt_state["t"] = int(opt_state["t"])
@@ -135,32 +164,53 @@ def cmd_train(args):
     train_loader.epoch = start_epoch
     eval_train = DataLoader(x_train, y_train, batch_size=args.batch_size, xp=xp)
     eval_test = DataLoader(x_test, y_test, batch_size=args.batch_size, xp=xp)
-    say(f"tinynode {__version__}: the Lux tutorial's Neural ODE on {len(y_train)} training / {len(y_test)} test "
+    say(
+        f"tinynode {__version__}: the Lux tutorial's Neural ODE on {len(y_train)} training / {len(y_test)} test "
         f"{args.dataset} images, {options['sensealg']} adjoint, {options['solver']}, rtol={args.rtol}, "
         f"atol={args.atol}, batch {args.batch_size}, Adam({args.lr}), {args.epochs} epochs, "
-        f"{'GPU' if xp is not np else 'CPU'}")
-    meta = {"options": options, "training": {"dataset": args.dataset, "subset": len(labels), "lr": args.lr,
-                                             "batch_size": args.batch_size, "seed": args.seed}}
+        f"{'GPU' if xp is not np else 'CPU'}"
+    )
+    meta = {
+        "options": options,
+        "training": {
+            "dataset": args.dataset,
+            "subset": len(labels),
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+        },
+    }
 
     def on_epoch(record):
         history.append(record.as_dict())
         if args.save:
-            save_checkpoint(args.save, params, opt_state, architecture=arch,
-                            meta={**meta, "epoch": record.epoch, "history": history})
+            save_checkpoint(
+                args.save,
+                params,
+                opt_state,
+                architecture=arch,
+                meta={**meta, "epoch": record.epoch, "history": history},
+            )
         if args.history:
             _write_json_atomically(args.history, {**meta, "history": history})
 
     try:
-        fit(model, params, optimizer, opt_state, train_loader, eval_train, eval_test, epochs=args.epochs,
-            start_epoch=start_epoch, on_epoch=on_epoch, out=None if args.quiet else sys.stdout,
-            blas_threads=args.blas_threads or None)
+        fit(
+            model,
+            params,
+            optimizer,
+            opt_state,
+            train_loader,
+            eval_train,
+            eval_test,
+            epochs=args.epochs,
+            start_epoch=start_epoch,
+            on_epoch=on_epoch,
+            out=None if args.quiet else sys.stdout,
+            blas_threads=args.blas_threads or None,
+        )
     except TrainingInterrupted as stop:
-        path = args.save or "tinynode-interrupted.npz"
-        save_checkpoint(path, params, opt_state, architecture=arch,
-                        meta={**meta, "epoch": stop.epoch - 1, "history": history, "interrupted": str(stop)})
-        print(f"\nInterrupted ({stop}); saved a checkpoint to {path}. Continue with --resume {path} "
-              f"(epoch {stop.epoch} restarts from its beginning).", file=sys.stderr)
-        return 130
+        return _save_interrupted(args, params, opt_state, arch, {**meta, "history": history}, stop)
     except TrainingError as e:
         kept = f" The last good checkpoint is {args.save}." if args.save and history else ""
         print(f"tinynode: {e}{kept}", file=sys.stderr)
@@ -168,8 +218,31 @@ def cmd_train(args):
     return 0
 
 
+def _resume(args, arch, opt_state, say):
+    """``(params, epoch, history)`` from the ``--resume`` checkpoint; its optimiser state goes into ``opt_state``."""
+    ckpt = load_checkpoint(args.resume, architecture=arch)
+    opt_state.update(ckpt["opt_state"])
+    start_epoch = int(ckpt["meta"].get("epoch", 0))
+    say(f"Resuming from {args.resume} after epoch {start_epoch}.")
+    return ckpt["params"].astype(np.float32), start_epoch, list(ckpt["meta"].get("history", []))
+
+
+def _save_interrupted(args, params, opt_state, arch, meta, stop):
+    """After Ctrl-C: save where training stopped, say how to continue; the exit code 130."""
+    path = args.save or "tinynode-interrupted.npz"
+    meta = {**meta, "epoch": stop.epoch - 1, "interrupted": str(stop)}
+    save_checkpoint(path, params, opt_state, architecture=arch, meta=meta)
+    print(
+        f"\nInterrupted ({stop}); saved a checkpoint to {path}. Continue with --resume {path} "
+        f"(epoch {stop.epoch} restarts from its beginning).",
+        file=sys.stderr,
+    )
+    return 130
+
+
 def cmd_eval(args):
     from .data import DataLoader, train_test_split
+
     ckpt = load_checkpoint(args.checkpoint)
     options = ckpt["meta"]["options"]
     model = _make_model(options)
@@ -190,8 +263,10 @@ def cmd_eval(args):
         train, holdout = train_test_split(images, labels, at=0.9)
         images, labels = train if args.split == "train" else holdout
     preds, truth = predict(model, xp.asarray(ckpt["params"]), DataLoader(images, labels, batch_size=128, xp=xp))
-    print(f"{args.checkpoint}: accuracy {100 * (preds == truth).mean():.3f}% on {len(truth)} {args.dataset} "
-          f"images ({args.split}), after epoch {ckpt['meta'].get('epoch')}")
+    print(
+        f"{args.checkpoint}: accuracy {100 * (preds == truth).mean():.3f}% on {len(truth)} {args.dataset} "
+        f"images ({args.split}), after epoch {ckpt['meta'].get('epoch')}"
+    )
     print("confusion matrix (rows: true class, columns: predicted):")
     m = confusion_matrix(preds, truth)
     print("      " + " ".join(f"{j:>5}" for j in range(10)))
@@ -206,12 +281,14 @@ def cmd_info(args):
     print(f"numpy    {np.__version__}")
     try:
         import scipy
+
         print(f"scipy    {scipy.__version__}")
     except ImportError:
         print("scipy    not installed (only the tests need it)")
     cupy = None
     try:
         import cupy
+
         print(f"cupy     {cupy.__version__}")
     except ImportError:
         print("cupy     not installed (pip install 'tinynode[gpu]' for the GPU backend)")
@@ -221,10 +298,14 @@ def cmd_info(args):
         props = runtime.getDeviceProperties(0)
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         memory = props.get("totalGlobalMem", 0) / 2**30
-        print(f"GPU      {name}, {memory:.1f} GiB ({runtime.getDeviceCount()} device(s)); CUDA runtime "
-              f"{_cuda_version(runtime.runtimeGetVersion())}, driver {_cuda_version(runtime.driverGetVersion())}")
-        print(f"fused    {'on' if fused.enabled(cupy) else 'off (TINYNODE_FUSED=0)'}: one kernel each for the "
-              "error norm, Adam, bias+activation and its VJP")
+        print(
+            f"GPU      {name}, {memory:.1f} GiB ({runtime.getDeviceCount()} device(s)); CUDA runtime "
+            f"{_cuda_version(runtime.runtimeGetVersion())}, driver {_cuda_version(runtime.driverGetVersion())}"
+        )
+        print(
+            f"fused    {'on' if fused.enabled(cupy) else 'off (TINYNODE_FUSED=0)'}: one kernel each for the "
+            "error norm, Adam, bias+activation and its VJP"
+        )
         print("backends numpy, cupy (--device gpu or auto)")
     except TinyNodeError as e:
         print(f"GPU      none: {e}")

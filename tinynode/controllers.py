@@ -16,7 +16,6 @@ A controller is a small immutable object with two methods and one attribute::
 The controller alone decides accept or reject.
 """
 
-import math
 from dataclasses import dataclass
 
 from .backend import array_module
@@ -59,8 +58,8 @@ class PIController:
         """``(accept, next dt, new errold)`` after a step of size ``dt`` with scaled error ``eest``."""
         if eest == 0.0:
             return True, dt * self.qmax, max(eest, self.qoldinit)
-        q11 = eest ** self.beta1
-        q = min(max(q11 / errold ** self.beta2 / self.safety, 1.0 / self.qmax), 1.0 / self.qmin)
+        q11 = eest**self.beta1
+        q = min(max(q11 / errold**self.beta2 / self.safety, 1.0 / self.qmax), 1.0 / self.qmin)
         if eest <= 1.0:
             return True, dt / q, max(eest, self.qoldinit)
         return False, dt / min(1.0 / self.qmin, q11 / self.safety), errold
@@ -86,7 +85,7 @@ class IController:
 
     def adapt(self, dt, eest, exponent):
         """``(accept, next dt, state)``."""
-        factor = self.qmax if eest == 0.0 else min(max(self.safety * eest ** -exponent, self.qmin), self.qmax)
+        factor = self.qmax if eest == 0.0 else min(max(self.safety * eest**-exponent, self.qmin), self.qmax)
         return eest <= 1.0, dt * factor, exponent
 
 

@@ -25,17 +25,28 @@ from .errors import ArgumentError, DataError, ShapeError
 from .fileio import atomic_file
 
 __all__ = [
-    "read_idx", "write_idx", "download_file", "cache_dir", "load_mnist", "load_sample",
-    "DataLoader", "train_test_split", "MIRRORS", "CHECKSUMS", "SYSTEM_DIRS", "FILES",
+    "read_idx",
+    "write_idx",
+    "download_file",
+    "cache_dir",
+    "load_mnist",
+    "load_sample",
+    "DataLoader",
+    "train_test_split",
+    "MIRRORS",
+    "CHECKSUMS",
+    "SYSTEM_DIRS",
+    "FILES",
 ]
 
 #: Base URLs each dataset is downloaded from, tried in order (a file's URL is
 #: base + file name). Tests point this at a local server.
 MIRRORS = {
-    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
-              "https://storage.googleapis.com/cvdf-datasets/mnist/"],
-    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                      "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"],
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+    "fashion-mnist": [
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    ],
 }
 
 #: The published SHA-256 of every downloadable file. A download must match
@@ -60,8 +71,10 @@ CHECKSUMS = {
 SYSTEM_DIRS = {"fashion-mnist": ["/usr/share/datasets/fashion-mnist"]}
 
 #: The (images, labels) files of each split, found with or without ``.gz``.
-FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-         "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 #: Seconds a mirror may stay silent before we give up on it and try the next.
 TIMEOUT = 10.0
@@ -80,6 +93,7 @@ _UBYTE = 0x08  # the IDX type code of unsigned bytes, the only type MNIST uses
 
 # ----------------------------------------------------------------------------- IDX files
 
+
 def read_idx(path):
     """Read an IDX file, gzip-compressed or raw, into a uint8 array.
 
@@ -92,8 +106,10 @@ def read_idx(path):
     path = os.fspath(path)
 
     def damaged(problem):
-        return DataError(f"{path}: {problem}. The file is damaged or is not an MNIST-format (IDX) "
-                         "file: delete it and download it again.")
+        return DataError(
+            f"{path}: {problem}. The file is damaged or is not an MNIST-format (IDX) "
+            "file: delete it and download it again."
+        )
 
     try:
         with open(path, "rb") as f:
@@ -128,8 +144,9 @@ def write_idx(path, array):
     """
     array = np.ascontiguousarray(array)
     if array.dtype != np.uint8 or not 1 <= array.ndim <= 255:
-        raise ArgumentError(f"write_idx writes uint8 arrays of 1 to 255 dimensions, got {array.dtype} "
-                            f"with shape {array.shape}")
+        raise ArgumentError(
+            f"write_idx writes uint8 arrays of 1 to 255 dimensions, got {array.dtype} with shape {array.shape}"
+        )
     data = bytes([0, 0, _UBYTE, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + array.tobytes()
     if os.fspath(path).endswith(".gz"):
         data = gzip.compress(data, compresslevel=9, mtime=0)
@@ -138,6 +155,7 @@ def write_idx(path, array):
 
 
 # ----------------------------------------------------------------------------- downloads
+
 
 def cache_dir(name="mnist"):
     """The download cache of a dataset: ``$XDG_CACHE_HOME/tinynode/<name>``
@@ -158,6 +176,7 @@ def download_file(url, path, sha256, timeout=None):
     """
     import http.client  # imported here, not at the top: with ssl they add ~20 ms to
     import urllib.request  # every "import tinynode.data", and most runs never download
+
     digest, size = hashlib.sha256(), 0
     try:
         with urllib.request.urlopen(url, timeout=timeout or TIMEOUT) as response, atomic_file(path) as f:
@@ -171,8 +190,10 @@ def download_file(url, path, sha256, timeout=None):
             if announced is not None and size != int(announced):
                 raise DataError(f"download of {url} was interrupted: got {size} of {announced} bytes")
             if digest.hexdigest() != sha256:
-                raise DataError(f"{url} has SHA-256 {digest.hexdigest()}, expected {sha256}: the download "
-                                "is corrupt or the file changed upstream; nothing was saved")
+                raise DataError(
+                    f"{url} has SHA-256 {digest.hexdigest()}, expected {sha256}: the download "
+                    "is corrupt or the file changed upstream; nothing was saved"
+                )
     except (OSError, http.client.HTTPException) as e:  # URLError, HTTPError, timeouts are OSErrors
         raise DataError(f"could not download {url}: {e}") from None
 
@@ -181,8 +202,10 @@ def _fetch(name, filename, directory, mirrors):
     """Download one file of dataset ``name`` into ``directory`` from the first mirror that works."""
     sha256 = CHECKSUMS[name].get(filename)
     if sha256 is None:
-        raise DataError(f"no known SHA-256 for {name}/{filename}, so it is not downloaded "
-                        "(it could not be checked); add it to tinynode.data.CHECKSUMS")
+        raise DataError(
+            f"no known SHA-256 for {name}/{filename}, so it is not downloaded "
+            "(it could not be checked); add it to tinynode.data.CHECKSUMS"
+        )
     failures = []
     for base in mirrors:
         try:
@@ -194,6 +217,7 @@ def _fetch(name, filename, directory, mirrors):
 
 
 # ----------------------------------------------------------------------------- loading
+
 
 def _find_files(directory, split):
     """The (images, labels) paths of ``split`` in ``directory``, or None if either is missing."""
@@ -208,9 +232,11 @@ def _read_pair(images_path, labels_path):
     """Read an images file and a labels file and check that they belong together."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
-        raise DataError(f"{images_path} and {labels_path} do not form an MNIST image/label pair: shapes "
-                        f"{images.shape} and {labels.shape}, expected (N, 28, 28) and (N,). "
-                        "Check that the files are not swapped or mixed from two datasets.")
+        raise DataError(
+            f"{images_path} and {labels_path} do not form an MNIST image/label pair: shapes "
+            f"{images.shape} and {labels.shape}, expected (N, 28, 28) and (N,). "
+            "Check that the files are not swapped or mixed from two datasets."
+        )
     return images, labels
 
 
@@ -223,8 +249,7 @@ def load_sample():
     return _read_pair(*(SAMPLE_DIR / f for f in SAMPLE_FILES))
 
 
-def load_mnist(name="mnist", split="train", data_dir=None, download=True, subset=None, quiet=False,
-               mirrors=None):
+def load_mnist(name="mnist", split="train", data_dir=None, download=True, subset=None, quiet=False, mirrors=None):
     """Load MNIST or Fashion-MNIST: ``(images, labels)``, uint8 arrays of shapes (N, 28, 28) and (N,).
 
     ``name`` is ``"mnist"`` or ``"fashion-mnist"``; ``split`` is ``"train"``
@@ -281,19 +306,26 @@ def _locate_and_load(name, split, data_dir, download, quiet, mirrors):
     else:
         problem += ", and downloading is off (download=False)"
 
-    how = (f"put {FILES[split][0]}.gz and {FILES[split][1]}.gz in a directory and pass data_dir= "
-           "(--data-dir on the command line) or set TINYNODE_DATA to it"
-           + ("" if download else ", or allow the download"))
+    how = (
+        f"put {FILES[split][0]}.gz and {FILES[split][1]}.gz in a directory and pass data_dir= "
+        "(--data-dir on the command line) or set TINYNODE_DATA to it" + ("" if download else ", or allow the download")
+    )
     if name == "mnist" and split == "train":
         if not quiet:
-            print(f"tinynode: using the bundled 5,000-image MNIST sample, since the full MNIST training set "
-                  f"was {problem}. For all 60,000 images, {how}.", file=sys.stderr)
+            print(
+                f"tinynode: using the bundled 5,000-image MNIST sample, since the full MNIST training set "
+                f"was {problem}. For all 60,000 images, {how}.",
+                file=sys.stderr,
+            )
         return load_sample()
-    raise DataError(f"{name} {split} split: {problem}. To use it, {how}"
-                    + (" (Debian: apt install dataset-fashion-mnist)." if name == "fashion-mnist" else "."))
+    raise DataError(
+        f"{name} {split} split: {problem}. To use it, {how}"
+        + (" (Debian: apt install dataset-fashion-mnist)." if name == "fashion-mnist" else ".")
+    )
 
 
 # ----------------------------------------------------------------------------- batches
+
 
 class DataLoader:
     """Mini-batches ``(x, y)``: x float32 in [0, 1] of shape (B, 28, 28), y int64 of shape (B,).
@@ -311,8 +343,10 @@ class DataLoader:
         if len(images) != len(labels):
             raise ShapeError(f"{len(images)} images but {len(labels)} labels")
         if images.dtype != np.uint8:
-            raise ArgumentError(f"DataLoader expects uint8 pixels (0-255) as load_mnist returns, got "
-                                f"{images.dtype}; it scales them to [0, 1] itself")
+            raise ArgumentError(
+                f"DataLoader expects uint8 pixels (0-255) as load_mnist returns, got "
+                f"{images.dtype}; it scales them to [0, 1] itself"
+            )
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.xp = backend.get_array_module(xp) if isinstance(xp, str) else xp

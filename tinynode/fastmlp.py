@@ -53,8 +53,13 @@ def dense_layers(layer):
 def bind_mlp(layer, params, shape, dtype):
     """An :class:`MLPField` for ``layer`` bound to ``params``, or None where the fast path does not apply."""
     stack = dense_layers(layer)
-    if stack is None or params is None or len(shape) == 0 or shape[-1] != stack[0][0].in_features \
-            or dtype != params.dtype:
+    if (
+        stack is None
+        or params is None
+        or len(shape) == 0
+        or shape[-1] != stack[0][0].in_features
+        or dtype != params.dtype
+    ):
         return None
     check_params(layer, params)
     return MLPField(stack, params, shape, dtype)
@@ -76,9 +81,16 @@ class MLPField(BoundField):
         for dense, part in stack:
             views = dense.unflatten(params[part])
             nw = dense.out_features * dense.in_features
-            self.layers.append((dense, views["weight"], views["bias"],
-                                slice(part.start, part.start + nw), slice(part.start + nw, part.stop)))
-        self._ones = {}   # rows -> a vector of ones (bias gradients as products: nn.dense_vjp)
+            self.layers.append(
+                (
+                    dense,
+                    views["weight"],
+                    views["bias"],
+                    slice(part.start, part.start + nw),
+                    slice(part.start + nw, part.stop),
+                )
+            )
+        self._ones = {}  # rows -> a vector of ones (bias gradients as products: nn.dense_vjp)
         self._tiles = None
 
     # -- evaluation ---------------------------------------------------------------------
@@ -132,9 +144,15 @@ class MLPField(BoundField):
         ones = self._ones_for(g.shape[0])
         for j in range(len(self.layers) - 1, -1, -1):
             dense, w, _, w_part, b_part = self.layers[j]
-            gz = self._act_vjp(dense, xs[j + 1], g)                             # gz = g * act'(z)
-            g = dense_vjp(gz, xs[j], w, *((gp[w_part].reshape(w.shape), gp[b_part]) if need_params
-                                          else (None, None)), ones=ones, out=gx_out if j == 0 else None)
+            gz = self._act_vjp(dense, xs[j + 1], g)  # gz = g * act'(z)
+            g = dense_vjp(
+                gz,
+                xs[j],
+                w,
+                *((gp[w_part].reshape(w.shape), gp[b_part]) if need_params else (None, None)),
+                ones=ones,
+                out=gx_out if j == 0 else None,
+            )
         return g, gp
 
     def vjp(self, t, y, v, need_params=True):
@@ -198,6 +216,7 @@ class Linearization:
         for j in range(len(f.layers) - 1, -1, -1):
             _, w, _, w_part, b_part = f.layers[j]
             gz = g * self.ds[j].reshape(total, -1)
-            g = dense_vjp(gz, self.xs[j].reshape(total, -1), w, gp[w_part].reshape(w.shape), gp[b_part],
-                          need_gx=j > 0, ones=ones)
+            g = dense_vjp(
+                gz, self.xs[j].reshape(total, -1), w, gp[w_part].reshape(w.shape), gp[b_part], need_gx=j > 0, ones=ones
+            )
         return gp

@@ -68,13 +68,25 @@ def error_norm_sq(xp, err, y, y_new, rtol, atol):
     The squared RMS error norm of docs/solvers.md times the length; scalar
     tolerances only (the caller uses its NumPy sequence for per-component ones).
     """
-    kernel = _kernel(xp, "error_norm_sq", lambda xp: xp.ReductionKernel(
-        "T e, T y, T yn, float64 rtol, float64 atol", "float64 s", NORM_MAP, "a + b", "s = a", "0",
-        "tinynode_error_norm_sq", preamble=NORM_PREAMBLE))
+    kernel = _kernel(
+        xp,
+        "error_norm_sq",
+        lambda xp: xp.ReductionKernel(
+            "T e, T y, T yn, float64 rtol, float64 atol",
+            "float64 s",
+            NORM_MAP,
+            "a + b",
+            "s = a",
+            "0",
+            "tinynode_error_norm_sq",
+            preamble=NORM_PREAMBLE,
+        ),
+    )
     return kernel(err, y, y_new, float(rtol), float(atol))
 
 
 # -- Adam --------------------------------------------------------------------------
+
 
 def adam_update(xp, params, grads, m, v, lr, b1, b2, eps, t):
     """One Adam step in place (the formula of :class:`tinynode.optim.Adam`), one kernel.
@@ -82,10 +94,17 @@ def adam_update(xp, params, grads, m, v, lr, b1, b2, eps, t):
     ``step = lr / (1 - b1^t)`` and ``v_scale = 1 / sqrt(1 - b2^t)`` are the bias
     corrections, computed once on the host.
     """
-    kernel = _kernel(xp, "adam", lambda xp: xp.ElementwiseKernel(
-        "T g, float64 b1, float64 b2, float64 step, float64 v_scale, float64 eps", "T p, T m, T v",
-        ADAM_BODY, "tinynode_adam"))
-    kernel(grads, b1, b2, lr / (1 - b1 ** t), 1 / math.sqrt(1 - b2 ** t), eps, params, m, v)
+    kernel = _kernel(
+        xp,
+        "adam",
+        lambda xp: xp.ElementwiseKernel(
+            "T g, float64 b1, float64 b2, float64 step, float64 v_scale, float64 eps",
+            "T p, T m, T v",
+            ADAM_BODY,
+            "tinynode_adam",
+        ),
+    )
+    kernel(grads, b1, b2, lr / (1 - b1**t), 1 / math.sqrt(1 - b2**t), eps, params, m, v)
 
 
 # -- Dense layers ----------------------------------------------------------------------
@@ -105,8 +124,11 @@ ACTIVATION_CODE = {
 def bias_activation(xp, z, b, activation):
     """``z = act(z + b)`` in place (``b`` broadcast over the rows); returns ``z``."""
     forward, _ = ACTIVATION_CODE[activation]
-    kernel = _kernel(xp, "bias_" + activation, lambda xp: xp.ElementwiseKernel(
-        "T b", "T z", f"z = z + b; z = {forward};", f"tinynode_bias_{activation}"))
+    kernel = _kernel(
+        xp,
+        "bias_" + activation,
+        lambda xp: xp.ElementwiseKernel("T b", "T z", f"z = z + b; z = {forward};", f"tinynode_bias_{activation}"),
+    )
     kernel(b, z)
     return z
 
@@ -114,6 +136,9 @@ def bias_activation(xp, z, b, activation):
 def activation_vjp(xp, y, g, activation):
     """``d loss/dz`` from the layer's output ``y = act(z)`` and ``g = d loss/dy`` (a new array)."""
     _, backward = ACTIVATION_CODE[activation]
-    kernel = _kernel(xp, "vjp_" + activation, lambda xp: xp.ElementwiseKernel(
-        "T y, T g", "T gz", f"gz = {backward};", f"tinynode_vjp_{activation}"))
+    kernel = _kernel(
+        xp,
+        "vjp_" + activation,
+        lambda xp: xp.ElementwiseKernel("T y, T g", "T gz", f"gz = {backward};", f"tinynode_vjp_{activation}"),
+    )
     return kernel(y, g)

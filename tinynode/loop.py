@@ -34,8 +34,9 @@ __all__ = ["integrate"]
 MAX_NONFINITE_RETRIES = 10
 
 
-def integrate(field, y0, tspan, *, solver, controller, norm, dt0=None, max_steps=100_000,
-              tstops=(), on_step=None, on_tstop=None):
+def integrate(
+    field, y0, tspan, *, solver, controller, norm, dt0=None, max_steps=100_000, tstops=(), on_step=None, on_tstop=None
+):
     """Integrate the bound ``field`` (:mod:`tinynode.protocol`) from the flat ``y0`` over ``tspan``.
 
     Arguments:
@@ -55,8 +56,9 @@ def integrate(field, y0, tspan, *, solver, controller, norm, dt0=None, max_steps
     t0, t1 = tspan
     xp, s = array_module(y0), solver.stages
     direction = 1.0 if t1 > t0 else -1.0
-    stops = sorted({float(x) for x in tstops if direction * (x - t0) > 0 > direction * (x - t1)},
-                   key=lambda x: direction * x) + [float(t1)]
+    stops = sorted(
+        {float(x) for x in tstops if direction * (x - t0) > 0 > direction * (x - t1)}, key=lambda x: direction * x
+    ) + [float(t1)]
     B = xp.empty((s + 1, y0.size), dtype=y0.dtype)  # the step's table [y_n, k_1, ..., k_s]
     y_new, stage = xp.empty_like(y0), xp.empty_like(y0)
     B[0] = y0
@@ -104,8 +106,9 @@ def integrate(field, y0, tspan, *, solver, controller, norm, dt0=None, max_steps
                     k1_known = False  # y jumped: the FSAL stage no longer matches
         else:
             stats["nreject"] += 1
-        _check_progress(solver, B, h, direction * min(abs(h_next), abs(t1 - t0)), t, tspan, eest, failures, stats,
-                        max_steps)
+        _check_progress(
+            solver, B, h, direction * min(abs(h_next), abs(t1 - t0)), t, tspan, eest, failures, stats, max_steps
+        )
         h = direction * min(abs(h_next), abs(t1 - t0))
 
 
@@ -117,8 +120,11 @@ def _finite_or_nan(y):
 def _check_start(B, t0):
     if not math.isfinite(item(B[:2].sum())):  # one sync checks both y0 and f(t0, y0)
         which = "y0" if not math.isfinite(item(B[0].sum())) else "f(t0, y0)"
-        raise NonFiniteError(f"{which} contains NaN or Inf at t0 = {t0}; the solve cannot start "
-                             "(check the initial state, the model and its inputs).", t=t0)
+        raise NonFiniteError(
+            f"{which} contains NaN or Inf at t0 = {t0}; the solve cannot start "
+            "(check the initial state, the model and its inputs).",
+            t=t0,
+        )
 
 
 def _check_progress(solver, B, h, h_next, t, tspan, eest, failures, stats, max_steps):
@@ -129,12 +135,16 @@ def _check_progress(solver, B, h, h_next, t, tspan, eest, failures, stats, max_s
         raise StepSizeUnderflow(
             f"the step size underflowed to {h_next:.3e} at t = {t} (last error ratio {eest:.3e}). The problem "
             "may be stiff, or the solution may be blowing up. Try looser rtol/atol, float64, or a model "
-            "with smoother dynamics.", t=t)
+            "with smoother dynamics.",
+            t=t,
+        )
     if stats["naccept"] + stats["nreject"] >= max_steps:
         raise MaxStepsExceeded(
             f"reached max_steps = {max_steps} step attempts ({stats['naccept']} accepted, {stats['nreject']} "
             f"rejected) at t = {t} of [{tspan[0]}, {tspan[1]}]. Increase max_steps, loosen rtol/atol, or "
-            "check whether the dynamics have become stiff.", t=t)
+            "check whether the dynamics have become stiff.",
+            t=t,
+        )
 
 
 def _diagnose_nonfinite(solver, B, t, h, tries):
@@ -144,12 +154,18 @@ def _diagnose_nonfinite(solver, B, t, h, tries):
     for i in range(solver.stages):
         y_ok = math.isfinite(item(xp.dot(W[i, : i + 1], B[: i + 1]).sum()))
         if not y_ok:
-            return (f"the state became NaN or Inf inside the step from t = {t} (stage {i + 1}, h = {h:.3e}), "
-                    f"after {tries} tries with smaller steps: the solution is blowing up. Check the model's "
-                    "dynamics, or try tighter tolerances, a smaller dt0 or float64.")
+            return (
+                f"the state became NaN or Inf inside the step from t = {t} (stage {i + 1}, h = {h:.3e}), "
+                f"after {tries} tries with smaller steps: the solution is blowing up. Check the model's "
+                "dynamics, or try tighter tolerances, a smaller dt0 or float64."
+            )
         if not math.isfinite(item(B[i + 1].sum())):
-            return (f"the vector field returned NaN or Inf at t = {t + float(solver.c[i]) * h} from a finite "
-                    f"state (stage {i + 1}), after {tries} tries with smaller steps. Check f for operations "
-                    "that produce NaN (log or sqrt of negatives, 0/0, overflow).")
-    return (f"the error estimate is NaN or Inf at t = {t} (h = {h:.3e}) from a finite step, after {tries} tries "
-            "with smaller steps; check the tolerances (atol must be positive).")
+            return (
+                f"the vector field returned NaN or Inf at t = {t + float(solver.c[i]) * h} from a finite "
+                f"state (stage {i + 1}), after {tries} tries with smaller steps. Check f for operations "
+                "that produce NaN (log or sqrt of negatives, 0/0, overflow)."
+            )
+    return (
+        f"the error estimate is NaN or Inf at t = {t} (h = {h:.3e}) from a finite step, after {tries} tries "
+        "with smaller steps; check the tolerances (atol must be positive)."
+    )

@@ -8,8 +8,8 @@
 15,700 + 540 + 210 = 16,450 parameters, float32.
 """
 
-from .nn import Chain, Dense, Flatten
 from .neural_ode import NeuralODE
+from .nn import Chain, Dense, Flatten
 
 __all__ = ["tutorial_model", "find_neural_odes"]
 
@@ -17,10 +17,12 @@ __all__ = ["tutorial_model", "find_neural_odes"]
 def tutorial_model(sensealg=None, solver=None, rtol=1e-3, atol=1e-3, controller=None):
     """The tutorial's classifier (16,450 parameters); the options go to its NeuralODE."""
     dynamics = Chain(Dense(20, 10, "tanh"), Dense(10, 10, "tanh"), Dense(10, 20, "tanh"))
-    return Chain(Flatten(), Dense(784, 20, "tanh"),
-                 NeuralODE(dynamics, (0.0, 1.0), solver=solver, controller=controller, rtol=rtol, atol=atol,
-                           sensealg=sensealg),
-                 Dense(20, 10))
+    return Chain(
+        Flatten(),
+        Dense(784, 20, "tanh"),
+        NeuralODE(dynamics, (0.0, 1.0), solver=solver, controller=controller, rtol=rtol, atol=atol, sensealg=sensealg),
+        Dense(20, 10),
+    )
 
 
 def find_neural_odes(layer):

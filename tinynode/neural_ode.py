@@ -42,8 +42,20 @@ class NeuralODE(Layer):
             (plots) use :meth:`solve`, which takes them per call.
     """
 
-    def __init__(self, dynamics, tspan=(0.0, 1.0), *, solver=None, controller=None, rtol=DEFAULTS["rtol"],
-                 atol=DEFAULTS["atol"], dt0=None, max_steps=DEFAULTS["max_steps"], sensealg=None, saveat=None):
+    def __init__(
+        self,
+        dynamics,
+        tspan=(0.0, 1.0),
+        *,
+        solver=None,
+        controller=None,
+        rtol=DEFAULTS["rtol"],
+        atol=DEFAULTS["atol"],
+        dt0=None,
+        max_steps=DEFAULTS["max_steps"],
+        sensealg=None,
+        saveat=None,
+    ):
         self.dynamics = dynamics
         self.field = VectorField(dynamics)
         self.tspan = check_span(tspan)
@@ -81,8 +93,14 @@ class NeuralODE(Layer):
         return solve(self.field, x, self.tspan, params, **self._options(), saveat=saveat, dense=dense)
 
     def _options(self):
-        return dict(solver=self.solver, controller=self.controller, rtol=self.rtol, atol=self.atol, dt0=self.dt0,
-                    max_steps=self.max_steps)
+        return dict(
+            solver=self.solver,
+            controller=self.controller,
+            rtol=self.rtol,
+            atol=self.atol,
+            dt0=self.dt0,
+            max_steps=self.max_steps,
+        )
 
     def _saveat(self):
         return [self.tspan[1]] if self.saveat is None else self.saveat
@@ -105,8 +123,9 @@ class NeuralODE(Layer):
     def forward(self, params, x):
         """Solve from ``x`` with the sensealg's forward pass; ``ctx`` is its pullback."""
         check_params(self, params)
-        sol, pullback = solve_with_vjp(self.field, x, self.tspan, params, **self._options(),
-                                       saveat=self._saveat(), sensealg=self.sensealg)
+        sol, pullback = solve_with_vjp(
+            self.field, x, self.tspan, params, **self._options(), saveat=self._saveat(), sensealg=self.sensealg
+        )
         self._count_forward(sol)
         return self._output(sol), pullback
 

@@ -43,6 +43,7 @@ __all__ = ["Layer", "Dense", "Flatten", "Chain", "Activation", "ACTIVATIONS", "d
 # The GPU kernels of tinynode.fused are tested against these definitions.
 # ---------------------------------------------------------------------------
 
+
 def _identity(xp, z):
     return z
 
@@ -107,13 +108,16 @@ class Activation(NamedTuple):
     vjp: object
 
 
-ACTIVATIONS = {a.name: a for a in (
-    Activation("identity", _identity, _identity_vjp),
-    Activation("tanh", _tanh, _tanh_vjp),
-    Activation("sigmoid", _sigmoid, _sigmoid_vjp),
-    Activation("relu", _relu, _relu_vjp),
-    Activation("softplus", _softplus, _softplus_vjp),
-)}
+ACTIVATIONS = {
+    a.name: a
+    for a in (
+        Activation("identity", _identity, _identity_vjp),
+        Activation("tanh", _tanh, _tanh_vjp),
+        Activation("sigmoid", _sigmoid, _sigmoid_vjp),
+        Activation("relu", _relu, _relu_vjp),
+        Activation("softplus", _softplus, _softplus_vjp),
+    )
+}
 
 
 def dense_vjp(gz, x, w, gw=None, gb=None, *, need_gx=True, ones=None, out=None):
@@ -153,8 +157,10 @@ def check_params(layer, params):
             "Create it with layer.init(seed)."
         )
     if params.dtype.kind != "f" or params.dtype.itemsize not in (4, 8):
-        raise DTypeError(f"{layer!r}: parameters must be float32 or float64, got {params.dtype}; "
-                         "cast them, e.g. params.astype(numpy.float32).")
+        raise DTypeError(
+            f"{layer!r}: parameters must be float32 or float64, got {params.dtype}; "
+            "cast them, e.g. params.astype(numpy.float32)."
+        )
 
 
 def _positive_int(name, value):
@@ -200,7 +206,7 @@ class Layer:
         views, start = {}, 0
         for name, shape in self.param_shapes().items():
             size = math.prod(shape)
-            views[name] = params[start: start + size].reshape(shape)
+            views[name] = params[start : start + size].reshape(shape)
             start += size
         return views
 
@@ -251,8 +257,10 @@ class Dense(Layer):
         """``(act(x @ W.T + b), ctx)``; ``ctx = (x, y)`` is all the VJP needs."""
         check_params(self, params)
         if getattr(x, "shape", ())[-1:] != (self.in_features,):
-            raise ShapeError(f"{self!r} expects inputs of shape (..., {self.in_features}), "
-                             f"got {getattr(x, 'shape', type(x).__name__)}")
+            raise ShapeError(
+                f"{self!r} expects inputs of shape (..., {self.in_features}), "
+                f"got {getattr(x, 'shape', type(x).__name__)}"
+            )
         if x.dtype != params.dtype:
             raise DTypeError(
                 f"{self!r}: input dtype {x.dtype} differs from parameter dtype {params.dtype}; "
@@ -273,8 +281,14 @@ class Dense(Layer):
         gz = self.activation.vjp(xp, y, gy).reshape(-1, self.out_features)
         gparams = xp.empty(self.num_params, dtype=params.dtype)
         g = self.unflatten(gparams)
-        gx = dense_vjp(gz, x.reshape(-1, self.in_features), self.unflatten(params)["weight"],
-                       g["weight"], g["bias"], need_gx=need_gx)
+        gx = dense_vjp(
+            gz,
+            x.reshape(-1, self.in_features),
+            self.unflatten(params)["weight"],
+            g["weight"],
+            g["bias"],
+            need_gx=need_gx,
+        )
         return (None if gx is None else gx.reshape(x.shape)), gparams
 
 
@@ -287,8 +301,9 @@ class Flatten(Layer):
     def forward(self, params, x):
         """``(x.reshape(batch, -1), x.shape)``."""
         if getattr(x, "ndim", 0) < 1:
-            raise ShapeError(f"Flatten needs an array with a batch axis, got {type(x).__name__} "
-                             f"of shape {getattr(x, 'shape', None)}")
+            raise ShapeError(
+                f"Flatten needs an array with a batch axis, got {type(x).__name__} of shape {getattr(x, 'shape', None)}"
+            )
         return x.reshape(x.shape[0], -1), x.shape
 
     def backward(self, params, ctx, gy, need_gx=True):
@@ -360,8 +375,10 @@ class Chain(Layer):
             s = self._slices[i]
             gy, g = self.layers[i].backward(params[s], ctx[i], gy, need_gx=need_gx or i > 0)
             if getattr(g, "shape", None) != (s.stop - s.start,):
-                raise ShapeError(f"{self.layers[i]!r}.backward returned a parameter gradient of shape "
-                                 f"{getattr(g, 'shape', type(g).__name__)}; it must be flat, of length "
-                                 f"{s.stop - s.start} (the layer's num_params)")
+                raise ShapeError(
+                    f"{self.layers[i]!r}.backward returned a parameter gradient of shape "
+                    f"{getattr(g, 'shape', type(g).__name__)}; it must be flat, of length "
+                    f"{s.stop - s.start} (the layer's num_params)"
+                )
             gparams[s] = g
         return gy, gparams

@@ -57,9 +57,22 @@ class Solution:
         return self.dense(t)
 
 
-def solve(f, y0, tspan, params=None, *, solver=None, controller=None, rtol=DEFAULTS["rtol"],
-          atol=DEFAULTS["atol"], dt0=None, max_steps=DEFAULTS["max_steps"], saveat=None, save_start=True,
-          dense=False) -> Solution:
+def solve(
+    f,
+    y0,
+    tspan,
+    params=None,
+    *,
+    solver=None,
+    controller=None,
+    rtol=DEFAULTS["rtol"],
+    atol=DEFAULTS["atol"],
+    dt0=None,
+    max_steps=DEFAULTS["max_steps"],
+    saveat=None,
+    save_start=True,
+    dense=False,
+) -> Solution:
     """Solve ``dy/dt = f(t, y, params)``, ``y(t0) = y0``, over ``tspan = (t0, t1)``.
 
     Arguments:
@@ -102,9 +115,17 @@ def solve(f, y0, tspan, params=None, *, solver=None, controller=None, rtol=DEFAU
     y_flat = xp.ascontiguousarray(y0).reshape(-1)
     norm = ErrorNorm(*flat_tolerances(rtol, atol, y0), y_flat.size, dtype, xp)
     saver = _Saver(tableau, y_flat, t0, t1, saveat, save_start, dense, shape)
-    _, stats = integrate(bind(f, params, shape, dtype), y_flat, (t0, t1), solver=tableau, controller=controller,
-                         norm=norm, dt0=check_dt0(dt0), max_steps=check_max_steps(max_steps),
-                         on_step=saver.on_step)
+    _, stats = integrate(
+        bind(f, params, shape, dtype),
+        y_flat,
+        (t0, t1),
+        solver=tableau,
+        controller=controller,
+        norm=norm,
+        dt0=check_dt0(dt0),
+        max_steps=check_max_steps(max_steps),
+        on_step=saver.on_step,
+    )
     t_out, y_out = saver.result()
     return Solution(t_out, y_out.reshape((len(t_out),) + shape), stats, saver.dense)
 
@@ -149,6 +170,7 @@ class _Saver:
 
 # -- input checks (shared with solve_with_vjp and NeuralODE) ---------------------------------
 
+
 def check_method(solver, controller, dt0):
     """``(tableau, controller)``: Tsit5 and the PI controller by default; fixed-step tableaus keep dt0."""
     tableau = tableaus.TSIT5 if solver is None else solver
@@ -161,15 +183,18 @@ def check_method(solver, controller, dt0):
     if controller is None:
         return tableau, PIController()
     if not all(hasattr(controller, m) for m in ("init", "adapt", "qmin")):
-        raise ArgumentError(f"controller must be a step-size controller such as tinynode.PIController(), "
-                            f"got {controller!r}")
+        raise ArgumentError(
+            f"controller must be a step-size controller such as tinynode.PIController(), got {controller!r}"
+        )
     return tableau, controller
 
 
 def check_state(y0):
     if not hasattr(y0, "dtype") or y0.dtype.kind != "f" or y0.dtype.itemsize not in (4, 8):
-        raise DTypeError(f"y0 must be a float32 or float64 array, got {getattr(y0, 'dtype', type(y0).__name__)}; "
-                         "cast it first, e.g. y0.astype(numpy.float32).")
+        raise DTypeError(
+            f"y0 must be a float32 or float64 array, got {getattr(y0, 'dtype', type(y0).__name__)}; "
+            "cast it first, e.g. y0.astype(numpy.float32)."
+        )
     if y0.size == 0:
         raise ShapeError("y0 is empty")
 
@@ -232,8 +257,10 @@ def flat_tolerances(rtol, atol, y0):
             try:
                 tol = xp.broadcast_to(xp.asarray(tol, dtype=y0.dtype), y0.shape)
             except ValueError:
-                raise ArgumentError(f"{name} of shape {np.shape(tol)} does not broadcast to the state's shape "
-                                 f"{y0.shape}; give a scalar or an array of that shape") from None
+                raise ArgumentError(
+                    f"{name} of shape {np.shape(tol)} does not broadcast to the state's shape "
+                    f"{y0.shape}; give a scalar or an array of that shape"
+                ) from None
             tol = xp.ascontiguousarray(tol).reshape(-1)
         result.append(tol)
     return result

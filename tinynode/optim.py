@@ -57,8 +57,7 @@ class Adam:
     def init(self, params):
         """Fresh state: zero moments, step 0, and a scratch buffer."""
         xp = array_module(params)
-        return {"m": xp.zeros_like(params), "v": xp.zeros_like(params), "t": 0,
-                "_tmp": xp.empty_like(params)}
+        return {"m": xp.zeros_like(params), "v": xp.zeros_like(params), "t": 0, "_tmp": xp.empty_like(params)}
 
     def step(self, params, grads, state):
         """One Adam update of ``params`` (in place) from ``grads``."""
@@ -83,10 +82,10 @@ class Adam:
         v += tmp
         # p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
         xp.sqrt(v, out=tmp)
-        tmp *= 1 / math.sqrt(1 - b2 ** t)
+        tmp *= 1 / math.sqrt(1 - b2**t)
         tmp += self.eps
         xp.divide(m, tmp, out=tmp)
-        tmp *= self.lr / (1 - b1 ** t)
+        tmp *= self.lr / (1 - b1**t)
         params -= tmp
         return params
 

@@ -52,11 +52,15 @@ class BoundField:
         """``out[...] = f(t, y)`` for a flat ``y``, after checking f's shape and dtype."""
         k = self.f(t, y.reshape(self.shape), self.params)
         if getattr(k, "shape", None) != self.shape:
-            raise ShapeError(f"the vector field returned shape {getattr(k, 'shape', type(k).__name__)} near "
-                             f"t = {t}, but the state has shape {self.shape}; f must return dy/dt with y's shape.")
+            raise ShapeError(
+                f"the vector field returned shape {getattr(k, 'shape', type(k).__name__)} near "
+                f"t = {t}, but the state has shape {self.shape}; f must return dy/dt with y's shape."
+            )
         if k.dtype != self.dtype:
-            raise DTypeError(f"the vector field returned dtype {k.dtype} near t = {t} for a {self.dtype} state; "
-                             "return the state's dtype (tinynode never promotes silently).")
+            raise DTypeError(
+                f"the vector field returned dtype {k.dtype} near t = {t} for a {self.dtype} state; "
+                "return the state's dtype (tinynode never promotes silently)."
+            )
         out.reshape(self.shape)[...] = k
         return out
 

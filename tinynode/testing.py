@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backend import array_module, item
-from .errors import GradcheckError
+from .errors import ArgumentError, GradcheckError
 
 __all__ = ["gradcheck", "GradcheckReport"]
 
@@ -34,14 +34,16 @@ class GradcheckReport:
     """Outcome of :func:`gradcheck`.
 
     ``errors[i]`` is the relative error for argument ``i`` (None when that
-    argument is not differentiable), ``max_rel_error`` the worst of them, and
-    ``ok`` whether it is within ``tol``.
+    argument is not differentiable), ``names[i]`` its name (``params``, ``x``,
+    ``y``, or ``argument i`` for a plain function), ``max_rel_error`` the worst
+    of them, and ``ok`` whether it is within ``tol``.
     """
 
     max_rel_error: float
     tol: float
     errors: list = field(default_factory=list)
     method: list = field(default_factory=list)
+    names: list = field(default_factory=list)
 
     @property
     def ok(self):
@@ -49,9 +51,10 @@ class GradcheckReport:
 
     def __str__(self):
         lines = [f"gradcheck: worst relative error {self.max_rel_error:.3e} (tolerance {self.tol:.1e})"]
-        for i, (err, how) in enumerate(zip(self.errors, self.method)):
+        names = self.names or [f"argument {i}" for i in range(len(self.errors))]
+        for name, err, how in zip(names, self.errors, self.method):
             if err is not None:
-                lines.append(f"  argument {i}: {err:.3e} ({how})")
+                lines.append(f"  {name}: {err:.3e} ({how})")
         return "\n".join(lines)
 
 
@@ -90,8 +93,9 @@ def _relative(fd, an):
     return diff / (scale + 1e-8)
 
 
-def gradcheck(fun, *args, vjp=None, t=0.0, eps=1e-6, tol=1e-6, seed=0, full_max=2048,
-              directions=3, raise_on_failure=True):
+def gradcheck(
+    fun, *args, vjp=None, t=0.0, eps=1e-6, tol=1e-6, seed=0, full_max=2048, directions=3, raise_on_failure=True
+):
     """Check a VJP against central finite differences in float64.
 
     Arguments:
@@ -115,67 +119,75 @@ def gradcheck(fun, *args, vjp=None, t=0.0, eps=1e-6, tol=1e-6, seed=0, full_max=
     Returns:
         a :class:`GradcheckReport`.
     """
+    names = [f"argument {i}" for i in range(len(args))]
     if vjp is None:
         if hasattr(fun, "forward") and hasattr(fun, "backward"):
-            fun, vjp = _layer_functions(fun)
+            (fun, vjp), names = _layer_functions(fun), ["params", "x"]
         elif callable(fun) and hasattr(fun, "vjp"):
-            fun, vjp = _field_functions(fun, t)
+            (fun, vjp), names = _field_functions(fun, t), ["y", "params"]
         else:
-            raise TypeError("gradcheck needs a layer, a vector field, or a function together with vjp=")
+            raise ArgumentError("gradcheck needs a layer, a vector field, or a function together with vjp=")
     args = [_as_float64(a) for a in args]
     xp = array_module(*[a for a in args if hasattr(a, "dtype")])
     rng = np.random.default_rng(seed)
-
-    y = fun(*args)
-    gy = xp.asarray(rng.standard_normal(np.shape(y)))
+    gy = xp.asarray(rng.standard_normal(np.shape(fun(*args))))
 
     def phi():
         return item((gy * fun(*args)).sum())
 
     grads = vjp(*args, gy)
     if not isinstance(grads, (tuple, list)) or len(grads) != len(args):
-        raise TypeError(f"vjp must return one cotangent per argument ({len(args)}), got {type(grads).__name__}")
-
+        raise ArgumentError(f"vjp must return one cotangent per argument ({len(args)}), got {type(grads).__name__}")
     errors, methods = [], []
-    for a, g in zip(args, grads):
+    for name, a, g in zip(names, args, grads):
         if g is None or not (hasattr(a, "dtype") and a.dtype.kind == "f"):
             errors.append(None)
             methods.append(None)
             continue
         if g.shape != a.shape:
-            raise GradcheckError(f"the VJP returned shape {g.shape} for an argument of shape {a.shape}")
-        flat = a.reshape(-1)  # a view: perturbing it perturbs the argument
+            raise GradcheckError(f"the VJP returned shape {g.shape} for {name}, of shape {a.shape}")
         g_host = np.asarray(g.get() if hasattr(g, "get") else g, dtype=np.float64).reshape(-1)
-        if flat.size <= full_max:
-            fd = np.empty(flat.size)
-            for j in range(flat.size):
-                old = item(flat[j])
-                flat[j] = old + eps
-                up = phi()
-                flat[j] = old - eps
-                down = phi()
-                flat[j] = old
-                fd[j] = (up - down) / (2 * eps)
-            errors.append(_relative(fd, g_host))
+        if a.size <= full_max:
+            errors.append(_relative(_every_entry(a.reshape(-1), phi, eps), g_host))
             methods.append("every entry")
         else:
-            fds, ans = [], []
-            base = a.copy()
-            for _ in range(directions):
-                d = rng.standard_normal(flat.size)
-                d /= np.linalg.norm(d)
-                d_dev = xp.asarray(d).reshape(a.shape)
-                a[...] = base + eps * d_dev
-                up = phi()
-                a[...] = base - eps * d_dev
-                down = phi()
-                a[...] = base
-                fds.append((up - down) / (2 * eps))
-                ans.append(float(g_host @ d))
-            errors.append(_relative(np.array(fds), np.array(ans)))
+            fd, an = _random_directions(a, g_host, phi, eps, rng, directions, xp)
+            errors.append(_relative(fd, an))
             methods.append(f"{directions} random directions")
     checked = [e for e in errors if e is not None]
-    report = GradcheckReport(max(checked) if checked else 0.0, tol, errors, methods)
+    report = GradcheckReport(max(checked) if checked else 0.0, tol, errors, methods, names)
     if raise_on_failure and not report.ok:
         raise GradcheckError(str(report))
     return report
+
+
+def _every_entry(flat, phi, eps):
+    """Central differences of ``phi`` in each entry of ``flat`` (a view: perturbing it perturbs the argument)."""
+    fd = np.empty(flat.size)
+    for j in range(flat.size):
+        old = item(flat[j])
+        flat[j] = old + eps
+        up = phi()
+        flat[j] = old - eps
+        down = phi()
+        flat[j] = old
+        fd[j] = (up - down) / (2 * eps)
+    return fd
+
+
+def _random_directions(a, g_host, phi, eps, rng, directions, xp):
+    """``(directional differences, <VJP, direction>)`` along random unit directions (the dot-product test)."""
+    fds, ans = [], []
+    base = a.copy()
+    for _ in range(directions):
+        d = rng.standard_normal(a.size)
+        d /= np.linalg.norm(d)
+        d_dev = xp.asarray(d).reshape(a.shape)
+        a[...] = base + eps * d_dev
+        up = phi()
+        a[...] = base - eps * d_dev
+        down = phi()
+        a[...] = base
+        fds.append((up - down) / (2 * eps))
+        ans.append(float(g_host @ d))
+    return np.array(fds), np.array(ans)

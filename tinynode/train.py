@@ -54,9 +54,11 @@ class EpochRecord:
 
     def line(self, epochs):
         """The tutorial's epoch line, followed by the evaluation counts."""
-        return (f"[{self.epoch}/{epochs}]\tTime {self.time:.4f}s\tTraining Accuracy: "
-                f"{100 * self.train_accuracy:.5f}%\tTest Accuracy: {100 * self.test_accuracy:.5f}%\t"
-                f"NFE forward/backward: {self.forward_nf}/{self.backward_nvjp + self.backward_nf}")
+        return (
+            f"[{self.epoch}/{epochs}]\tTime {self.time:.4f}s\tTraining Accuracy: "
+            f"{100 * self.train_accuracy:.5f}%\tTest Accuracy: {100 * self.test_accuracy:.5f}%\t"
+            f"NFE forward/backward: {self.forward_nf}/{self.backward_nvjp + self.backward_nf}"
+        )
 
     as_dict = asdict
 
@@ -111,8 +113,42 @@ def _progress(iterable, total, enabled, desc):
     return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stderr)
 
 
-def fit(model, params, optimizer, opt_state, train_loader, eval_train, eval_test, *, epochs, start_epoch=0,
-        on_epoch=None, out=sys.stdout, progress=None, blas_threads=1):
+def _train_epoch(model, params, optimizer, opt_state, batches, epoch, interrupted):
+    """One pass over the training batches (forward, loss, backward, optimiser step); the losses."""
+    losses = []
+    for b, (x, y) in enumerate(batches):
+        logits, ctx = model.forward(params, x)
+        loss, glogits = logit_cross_entropy_grad(logits, y)
+        loss = item(loss)
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {loss} in epoch {epoch}, batch {b + 1}; training "
+                "stopped. Try a smaller learning rate (--lr) or tighter tolerances."
+            )
+        _, grads = model.backward(params, ctx, glogits, need_gx=False)
+        optimizer.step(params, grads, opt_state)
+        losses.append(loss)
+        if interrupted["set"]:
+            raise TrainingInterrupted(epoch, b + 1)
+    return losses
+
+
+def fit(
+    model,
+    params,
+    optimizer,
+    opt_state,
+    train_loader,
+    eval_train,
+    eval_test,
+    *,
+    epochs,
+    start_epoch=0,
+    on_epoch=None,
+    out=sys.stdout,
+    progress=None,
+    blas_threads=1,
+):
     """Train ``params`` in place for epochs ``start_epoch + 1 .. epochs``; return the history.
 
     Arguments:
@@ -140,29 +176,22 @@ def fit(model, params, optimizer, opt_state, train_loader, eval_train, eval_test
         for epoch in range(start_epoch + 1, epochs + 1):
             for ode in odes:
                 ode.reset_counts()
-            losses = []
             t_start = time.perf_counter()
             batches = _progress(train_loader, len(train_loader), progress, f"epoch {epoch}/{epochs}")
-            for b, (x, y) in enumerate(batches):
-                logits, ctx = model.forward(params, x)
-                loss, glogits = logit_cross_entropy_grad(logits, y)
-                loss = item(loss)
-                if not math.isfinite(loss):
-                    raise TrainingError(f"the loss became {loss} in epoch {epoch}, batch {b + 1}; training "
-                                        "stopped. Try a smaller learning rate (--lr) or tighter tolerances.")
-                _, grads = model.backward(params, ctx, glogits, need_gx=False)
-                optimizer.step(params, grads, opt_state)
-                losses.append(loss)
-                if interrupted["set"]:
-                    raise TrainingInterrupted(epoch, b + 1)
+            losses = _train_epoch(model, params, optimizer, opt_state, batches, epoch, interrupted)
             elapsed = time.perf_counter() - t_start
             # the training counts, read before evaluation adds its own solves
-            counts = {key: sum(ode.counts[key] for ode in odes) for key in ("forward_nf", "backward_nvjp",
-                                                                           "backward_nf")}
+            counts = {
+                key: sum(ode.counts[key] for ode in odes) for key in ("forward_nf", "backward_nvjp", "backward_nf")
+            }
             record = EpochRecord(
-                epoch=epoch, loss=float(np.mean(losses)), time=elapsed,
+                epoch=epoch,
+                loss=float(np.mean(losses)),
+                time=elapsed,
                 train_accuracy=evaluate(model, params, eval_train),
-                test_accuracy=evaluate(model, params, eval_test), **counts)
+                test_accuracy=evaluate(model, params, eval_test),
+                **counts,
+            )
             history.append(record)
             if out is not None:
                 print(record.line(epochs), file=out, flush=True)

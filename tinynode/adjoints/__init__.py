@@ -25,9 +25,8 @@ The continuous adjoints approximate the gradient of the exact ODE solution
 computed solution. They agree to within what the tolerances allow.
 """
 
-from ..backend import array_module
 from ..errors import ArgumentError
-from ..odeint import DEFAULTS, check_method, check_state, check_tolerance, solve
+from ..odeint import DEFAULTS, check_state, solve
 from ..protocol import bind
 from .backsolve import BacksolveAdjoint
 from .common import STATS_KEYS, Forward, SensitivityAlgorithm
@@ -35,17 +34,42 @@ from .discrete import DiscreteAdjoint
 from .gauss import GaussAdjoint
 from .interpolating import InterpolatingAdjoint
 
-__all__ = ["solve_with_vjp", "SensitivityAlgorithm", "InterpolatingAdjoint", "GaussAdjoint", "BacksolveAdjoint",
-           "DiscreteAdjoint", "SENSEALGS", "STATS_KEYS"]
+__all__ = [
+    "solve_with_vjp",
+    "SensitivityAlgorithm",
+    "InterpolatingAdjoint",
+    "GaussAdjoint",
+    "BacksolveAdjoint",
+    "DiscreteAdjoint",
+    "SENSEALGS",
+    "STATS_KEYS",
+]
 
 #: Command-line names of the algorithms.
-SENSEALGS = {"interpolating": InterpolatingAdjoint, "gauss": GaussAdjoint,
-             "backsolve": BacksolveAdjoint, "discrete": DiscreteAdjoint}
+SENSEALGS = {
+    "interpolating": InterpolatingAdjoint,
+    "gauss": GaussAdjoint,
+    "backsolve": BacksolveAdjoint,
+    "discrete": DiscreteAdjoint,
+}
 
 
-def solve_with_vjp(f, y0, tspan, params=None, *, solver=None, controller=None, rtol=DEFAULTS["rtol"],
-                   atol=DEFAULTS["atol"], dt0=None, max_steps=DEFAULTS["max_steps"], saveat=None,
-                   save_start=True, sensealg=None):
+def solve_with_vjp(
+    f,
+    y0,
+    tspan,
+    params=None,
+    *,
+    solver=None,
+    controller=None,
+    rtol=DEFAULTS["rtol"],
+    atol=DEFAULTS["atol"],
+    dt0=None,
+    max_steps=DEFAULTS["max_steps"],
+    saveat=None,
+    save_start=True,
+    sensealg=None,
+):
     """Solve like :func:`tinynode.solve`, and return a pullback for gradients.
 
     Arguments:
@@ -66,22 +90,20 @@ def solve_with_vjp(f, y0, tspan, params=None, *, solver=None, controller=None, r
     """
     sensealg = InterpolatingAdjoint() if sensealg is None else sensealg
     if not isinstance(sensealg, SensitivityAlgorithm):
-        raise ArgumentError(f"sensealg must be one of {', '.join(c.__name__ for c in SENSEALGS.values())}() "
-                            f"(a SensitivityAlgorithm); got {sensealg!r}")
+        raise ArgumentError(
+            f"sensealg must be one of {', '.join(c.__name__ for c in SENSEALGS.values())}() "
+            f"(a SensitivityAlgorithm); got {sensealg!r}"
+        )
     if not hasattr(f, "vjp"):
-        raise ArgumentError(f"{f!r} is not a vector field with a VJP: it needs a vjp(t, y, params, v) method "
-                            "(wrap a layer with tinynode.VectorField(layer))")
+        raise ArgumentError(
+            f"{f!r} is not a vector field with a VJP: it needs a vjp(t, y, params, v) method "
+            "(wrap a layer with tinynode.VectorField(layer))"
+        )
     check_state(y0)
     bound = bind(f, params, y0.shape, y0.dtype)  # one binding for the forward and the backward pass
-    sol = solve(bound, y0, tspan, params, solver=solver, controller=controller, rtol=rtol, atol=atol, dt0=dt0,
-                max_steps=max_steps, saveat=saveat, save_start=save_start, dense=sensealg.needs_dense)
-    tableau, controller = check_method(solver, controller, dt0)
-    xp = array_module(y0)
-    fwd = Forward(field=f, bound=bound, params=params,
-                  y0=xp.ascontiguousarray(y0).reshape(-1), shape=y0.shape, t0=float(tspan[0]),
-                  t1=float(tspan[1]), times=[float(t) for t in sol.t], y_out=sol.y.reshape(len(sol.t), -1),
-                  tableau=tableau, controller=controller, rtol=check_tolerance("rtol", rtol),
-                  atol=check_tolerance("atol", atol), dt0=dt0, max_steps=max_steps, dense=sol.dense)
+    options = dict(solver=solver, controller=controller, rtol=rtol, atol=atol, dt0=dt0, max_steps=max_steps)
+    sol = solve(bound, y0, tspan, params, **options, saveat=saveat, save_start=save_start, dense=sensealg.needs_dense)
+    fwd = Forward.record(f, bound, params, y0, tspan, sol, **options)
 
     def pullback(gy):
         return sensealg.pullback(fwd, gy)

@@ -30,13 +30,13 @@ class BacksolveRHS(BoundField):
 
     def into(self, t, z, out):
         n, xp = self.n, array_module(z)
-        value, gy, gp = self.fwd.bound.value_and_vjp(t, z[n:2 * n], z[:n])
+        value, gy, gp = self.fwd.bound.value_and_vjp(t, z[n : 2 * n], z[:n])
         self.stats["nf"] += 1
         self.stats["nvjp"] += 1
         xp.negative(gy, out=out[:n])
-        out[n:2 * n] = value
+        out[n : 2 * n] = value
         if self.fwd.n_params:
-            xp.negative(gp, out=out[2 * n:])
+            xp.negative(gp, out=out[2 * n :])
         return out
 
 
@@ -60,12 +60,13 @@ class BacksolveAdjoint(SensitivityAlgorithm):
         saved = dict(zip(fwd.times, fwd.y_out))
         z0 = array_module(fwd.y0).zeros(2 * n + fwd.n_params, dtype=fwd.y0.dtype)
         z0[:n] = obs.at_t1
-        z0[n:2 * n] = saved.get(fwd.t1, fwd.y_out[-1])
+        z0[n : 2 * n] = saved.get(fwd.t1, fwd.y_out[-1])
 
         def jump(t, z):
             z[:n] += obs.jumps[t]
-            z[n:2 * n] = saved[t]  # checkpoint: forget the backward drift of y
+            z[n : 2 * n] = saved[t]  # checkpoint: forget the backward drift of y
 
-        z = self.backward_solve(BacksolveRHS(fwd, stats), z0, fwd, obs, stats, jump=jump,
-                                error_size=2 * n if self.seminorm else None)
-        return z[:n], z[2 * n:]
+        z = self.backward_solve(
+            BacksolveRHS(fwd, stats), z0, fwd, obs, stats, jump=jump, error_size=2 * n if self.seminorm else None
+        )
+        return z[:n], z[2 * n :]

@@ -14,6 +14,7 @@ from ..backend import array_module
 from ..errors import ArgumentError, ShapeError, SolverError
 from ..loop import integrate
 from ..norms import ErrorNorm
+from ..odeint import check_method, check_tolerance
 from ..protocol import BoundField
 
 #: The counters of every pullback's stats, zero where a method does not use one:
@@ -27,15 +28,15 @@ STATS_KEYS = ("nf", "nvjp", "nvjp_params", "nf_resolve", "naccept", "nreject")
 class Forward:
     """What the forward pass leaves for the backward one (made by :func:`tinynode.solve_with_vjp`)."""
 
-    field: object         # the user's vector field
-    bound: BoundField     # the field bound to params (tinynode.protocol)
+    field: object  # the user's vector field
+    bound: BoundField  # the field bound to params (tinynode.protocol)
     params: object
-    y0: object            # flat
+    y0: object  # flat
     shape: tuple
     t0: float
     t1: float
-    times: list           # output times
-    y_out: object         # (len(times), n), flat rows
+    times: list  # output times
+    y_out: object  # (len(times), n), flat rows
     tableau: object
     controller: object
     rtol: object
@@ -43,6 +44,29 @@ class Forward:
     dt0: float
     max_steps: int
     dense: object = None  # the DenseOutput (every accepted step), when the method needs it
+
+    @classmethod
+    def record(cls, field, bound, params, y0, tspan, sol, *, solver, controller, rtol, atol, dt0, max_steps):
+        """The record of a forward solve ``sol`` of ``field`` (bound as ``bound``) from ``y0`` over ``tspan``."""
+        tableau, controller = check_method(solver, controller, dt0)
+        return cls(
+            field=field,
+            bound=bound,
+            params=params,
+            y0=array_module(y0).ascontiguousarray(y0).reshape(-1),
+            shape=y0.shape,
+            t0=float(tspan[0]),
+            t1=float(tspan[1]),
+            times=[float(t) for t in sol.t],
+            y_out=sol.y.reshape(len(sol.t), -1),
+            tableau=tableau,
+            controller=controller,
+            rtol=check_tolerance("rtol", rtol),
+            atol=check_tolerance("atol", atol),
+            dt0=dt0,
+            max_steps=max_steps,
+            dense=sol.dense,
+        )
 
     @property
     def n(self):
@@ -131,9 +155,19 @@ class SensitivityAlgorithm:
             return True
 
         try:
-            z, steps = integrate(rhs, z0, (fwd.t1, fwd.t0), solver=fwd.tableau, controller=fwd.controller,
-                                 norm=norm, dt0=fwd.dt0, max_steps=fwd.max_steps, tstops=obs.tstops,
-                                 on_step=on_step, on_tstop=on_tstop)
+            z, steps = integrate(
+                rhs,
+                z0,
+                (fwd.t1, fwd.t0),
+                solver=fwd.tableau,
+                controller=fwd.controller,
+                norm=norm,
+                dt0=fwd.dt0,
+                max_steps=fwd.max_steps,
+                tstops=obs.tstops,
+                on_step=on_step,
+                on_tstop=on_tstop,
+            )
         except SolverError as e:
             raise type(e)(f"backward pass ({self.name}): {e}", t=e.t) from None
         stats["naccept"] += steps["naccept"]
@@ -145,8 +179,10 @@ class SensitivityAlgorithm:
         rtol = fwd.rtol if self.rtol is None else self.rtol
         atol = fwd.atol if self.atol is None else self.atol
         if not isinstance(rtol, float) or not isinstance(atol, float):
-            raise ArgumentError("per-component tolerances do not carry over to the adjoint's augmented state; "
-                                f"give {self.name}(rtol=..., atol=...) scalar tolerances for the backward solve")
+            raise ArgumentError(
+                "per-component tolerances do not carry over to the adjoint's augmented state; "
+                f"give {self.name}(rtol=..., atol=...) scalar tolerances for the backward solve"
+            )
         return rtol, atol
 
 

@@ -46,8 +46,9 @@ class DiscreteAdjoint(SensitivityAlgorithm):
         ybar = obs.at_t1.copy()
         for k in range(len(dense.ts) - 1, -1, -1):
             t_end = fwd.t1 if k == len(dense.ts) - 1 else dense.ts[k + 1]
-            ybar = _reverse_step(fwd, dense.ts[k], dense.hs[k], dense.buffers[k], t_end, ybar,
-                                 outputs.get(k, []), gp, stats)
+            ybar = _reverse_step(
+                fwd, dense.ts[k], dense.hs[k], dense.buffers[k], t_end, ybar, outputs.get(k, []), gp, stats
+            )
             stats["naccept"] += 1
         return ybar, gp
 
@@ -91,5 +92,5 @@ def _reverse_step(fwd, t_n, h, B, t_end, ybar, outputs, gp, stats):
             gp += pbar_i
         ybar_n += ybar_i
         if i:
-            kbar[:i] += W[i, 1: i + 1, None] * ybar_i[None, :]  # kbar_j += h a_ij Ybar_i
+            kbar[:i] += W[i, 1 : i + 1, None] * ybar_i[None, :]  # kbar_j += h a_ij Ybar_i
     return ybar_n

@@ -76,8 +76,12 @@ class GaussAdjoint(SensitivityAlgorithm):
             if mu.size == 0:
                 return
             taus = [t + (1.0 + x) / 2 * h for x in GAUSS_NODES]
-            weighted = xp.stack([(h / 2 * w) * interpolate(fwd.tableau, B, h, (1.0 + x) / 2)
-                                 for x, w in zip(GAUSS_NODES, GAUSS_WEIGHTS)])  # (h/2) w_i lambda(tau_i)
+            weighted = xp.stack(
+                [
+                    (h / 2 * w) * interpolate(fwd.tableau, B, h, (1.0 + x) / 2)
+                    for x, w in zip(GAUSS_NODES, GAUSS_WEIGHTS)
+                ]
+            )  # (h/2) w_i lambda(tau_i)
             stats["nvjp_params"] += len(taus)
             lin = fwd.bound.linearize(state.at_many(taus)) if fwd.n <= common.STACK_STAGES_MAX_ENTRIES else None
             if lin is not None:  # the three nodes in one stacked pass (fastmlp)
@@ -90,6 +94,7 @@ class GaussAdjoint(SensitivityAlgorithm):
         def jump(t, lam):
             lam += obs.jumps[t]
 
-        lam0 = self.backward_solve(GaussRHS(fwd, state, stats), obs.at_t1.copy(), fwd, obs, stats,
-                                   jump=jump, on_step=quadrature)
+        lam0 = self.backward_solve(
+            GaussRHS(fwd, state, stats), obs.at_t1.copy(), fwd, obs, stats, jump=jump, on_step=quadrature
+        )
         return lam0, mu

@@ -50,9 +50,20 @@ class CheckpointedState:
         if k != self.current:
             fwd = self.fwd
             self.dense = None  # let the previous interval go before re-solving the next
-            sol = solve(fwd.bound, self.states[k].reshape(fwd.shape), (self.times[k], self.times[k + 1]),
-                        fwd.params, solver=fwd.tableau, controller=fwd.controller, rtol=fwd.rtol, atol=fwd.atol,
-                        dt0=fwd.dt0, max_steps=fwd.max_steps, saveat=[self.times[k + 1]], dense=True)
+            sol = solve(
+                fwd.bound,
+                self.states[k].reshape(fwd.shape),
+                (self.times[k], self.times[k + 1]),
+                fwd.params,
+                solver=fwd.tableau,
+                controller=fwd.controller,
+                rtol=fwd.rtol,
+                atol=fwd.atol,
+                dt0=fwd.dt0,
+                max_steps=fwd.max_steps,
+                saveat=[self.times[k + 1]],
+                dense=True,
+            )
             self.stats["nf_resolve"] += sol.stats["nf"]
             self.current, self.dense = k, sol.dense
         return self.dense.at(t)
