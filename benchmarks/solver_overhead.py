@@ -9,7 +9,12 @@ state, over [0, 1] at rtol = atol = 1e-3, it reports
     forward:  overhead = time per solve / (nf x one bare evaluation of f)
     adjoint:  overhead = time per pullback / (the same calls made bare)
 
-where "the same calls" are the backward pass's own counts: for
+where "one bare evaluation" is the fastest way tinynode has to evaluate f
+once: the field bound for a solve (``field.bind(...).into``, the MLP fast
+path of ``tinynode.fastmlp``; ``field.freeze(...).into`` in tinynode before
+the core redesign, so that a ``--baseline`` run measures the same thing), and
+"the same calls" are the backward pass's own counts, made bare on that bound
+field: for
 InterpolatingAdjoint and DiscreteAdjoint ``nvjp`` VJPs, for GaussAdjoint
 ``nvjp`` state-only VJPs plus ``nvjp_params`` full ones, for BacksolveAdjoint
 ``nvjp`` fused value-and-VJP calls. A ratio of 1.0 would mean the loop is
@@ -45,6 +50,25 @@ def initial_state(batch):
     return np.tanh(np.random.default_rng(0).standard_normal((batch, 20))).astype(np.float32)
 
 
+def bound_calls(field, params, y0):
+    """``(evaluate(), vjp(need_params), value_and_vjp())`` at ``y0`` on the field bound once, outside the timing."""
+    v = np.random.default_rng(1).standard_normal(y0.shape).astype(y0.dtype)
+    out = np.empty_like(y0)
+    if hasattr(field, "bind"):  # tinynode's protocol (tinynode.protocol)
+        bound, y, v, out = field.bind(params, y0.shape, y0.dtype), y0.reshape(-1), v.reshape(-1), out.reshape(-1)
+        return (
+            lambda: bound.into(0.0, y, out),
+            lambda need_params=True: bound.vjp(0.0, y, v, need_params),
+            lambda: bound.value_and_vjp(0.0, y, v),
+        )
+    frozen = field.freeze(params, y0.shape, y0.dtype)  # tinynode before the redesign (a --baseline checkout)
+    return (
+        lambda: frozen.into(0.0, y0, out),
+        lambda need_params=True: field.vjp(0.0, y0, params, v, need_params=need_params),
+        lambda: field.value_and_vjp(0.0, y0, params, v),
+    )
+
+
 def forward_row(field, params, y0, repeat, controller=None):
     def run():
         return tn.solve(field, y0, (0.0, 1.0), params, rtol=TOL, atol=TOL, saveat=[1.0], controller=controller)
@@ -52,9 +76,11 @@ def forward_row(field, params, y0, repeat, controller=None):
     sol = run()
     nf = sol.stats["nf"]
 
+    evaluate = bound_calls(field, params, y0)[0]
+
     def floor():  # nf bare evaluations, timed as one block like a solve
         for _ in range(nf):
-            field(0.0, y0, params)
+            evaluate()
 
     t_floor, t_run = interleaved_medians([floor, run], repeat)
     return {
@@ -73,15 +99,12 @@ def adjoint_row(field, params, y0, name, repeat):
     )
     gy = np.random.default_rng(1).standard_normal(sol.y.shape).astype(y0.dtype)
     stats = pullback(gy)[2]
-    v = gy[0]
+    _, vjp, value_and_vjp = bound_calls(field, params, y0)
     calls = {  # (the bare call, how many) as the backward pass made them
-        "interpolating": [(lambda: field.vjp(0.0, y0, params, v), stats["nvjp"])],
-        "discrete": [(lambda: field.vjp(0.0, y0, params, v), stats["nvjp"])],
-        "gauss": [
-            (lambda: field.vjp(0.0, y0, params, v, need_params=False), stats["nvjp"]),
-            (lambda: field.vjp(0.0, y0, params, v), stats.get("nvjp_params", 0)),
-        ],
-        "backsolve": [(lambda: field.value_and_vjp(0.0, y0, params, v), stats["nvjp"])],
+        "interpolating": [(vjp, stats["nvjp"])],
+        "discrete": [(vjp, stats["nvjp"])],
+        "gauss": [(lambda: vjp(False), stats["nvjp"]), (vjp, stats.get("nvjp_params", 0))],
+        "backsolve": [(value_and_vjp, stats["nvjp"])],
     }[name]
 
     def floor():

@@ -30,6 +30,7 @@ product per layer (:class:`Linearization`).
 """
 
 import math
+from typing import NamedTuple
 
 from . import fused
 from .backend import array_module
@@ -65,6 +66,31 @@ def bind_mlp(layer, params, shape, dtype):
     return MLPField(stack, params, shape, dtype)
 
 
+class _Affine(NamedTuple):
+    """One Dense layer of a bound MLP: its weight and bias views, their places in the gradient, its activation."""
+
+    dense: Dense
+    w: object
+    b: object
+    w_part: slice
+    b_part: slice
+    act: object  # the activation's in-place forward (nn.ACTIVATIONS)
+
+
+def _affine(dense, params, part):
+    views = dense.unflatten(params[part])
+    nw = views["weight"].size
+    w_part, b_part = slice(part.start, part.start + nw), slice(part.start + nw, part.stop)
+    return _Affine(dense, views["weight"], views["bias"], w_part, b_part, dense.activation.forward)
+
+
+def _tile(b, rows):
+    """``b`` repeated over ``rows`` rows: added to a ``(rows, width)`` array in one flat pass."""
+    tile = array_module(b).empty((rows, b.shape[0]), dtype=b.dtype)
+    tile[...] = b
+    return tile
+
+
 class MLPField(BoundField):
     """An MLP vector field with its parameters fixed for one solve (:mod:`tinynode.protocol`).
 
@@ -77,21 +103,9 @@ class MLPField(BoundField):
         self.rows = math.prod(shape[:-1])
         self.xp = xp = array_module(params)
         self.fuse = fused.enabled(xp)
-        self.layers = []  # (Dense, W, b, W's gradient slice, b's gradient slice) in order
-        for dense, part in stack:
-            views = dense.unflatten(params[part])
-            nw = dense.out_features * dense.in_features
-            self.layers.append(
-                (
-                    dense,
-                    views["weight"],
-                    views["bias"],
-                    slice(part.start, part.start + nw),
-                    slice(part.start + nw, part.stop),
-                )
-            )
+        self.layers = [_affine(dense, params, part) for dense, part in stack]
         self._ones = {}  # rows -> a vector of ones (bias gradients as products: nn.dense_vjp)
-        self._tiles = None
+        self.tiles = None if self.fuse else [_tile(layer.b, self.rows) for layer in self.layers]
 
     # -- evaluation ---------------------------------------------------------------------
 
@@ -101,15 +115,16 @@ class MLPField(BoundField):
         ``tiled=False`` adds the biases by broadcasting: for a one-off pass of
         another row count, making tiles would cost what they save."""
         xp, last = self.xp, len(self.layers) - 1
-        tiles = self._bias_tiles() if tiled and not self.fuse and x.shape[0] == self.rows else None
+        biases = self.tiles if tiled and x.shape[0] == self.rows else [layer.b for layer in self.layers]
+        biases = None if self.fuse else biases
         xs = [x]
-        for j, (dense, w, b, _, _) in enumerate(self.layers):
-            z = xp.dot(xs[-1], w.T, out=out if j == last else None)
-            if self.fuse:
-                fused.bias_activation(xp, z, b, dense.activation.name)
+        for j, layer in enumerate(self.layers):
+            z = xp.dot(xs[-1], layer.w.T, out=out if j == last else None)  # z = x W^T
+            if biases is None:  # on a GPU: one kernel for both lines below
+                fused.bias_activation(xp, z, layer.b, layer.dense.activation.name)
             else:
-                z += b if tiles is None else tiles[j]
-                dense.activation.forward(xp, z)
+                z += biases[j]  # z = x W^T + b
+                layer.act(xp, z)  # x' = act(z), in place
             xs.append(z)
         return xs
 
@@ -117,13 +132,6 @@ class MLPField(BoundField):
         """``out[...] = f(y)`` (the field is autonomous: ``t`` is not used)."""
         self.forward(y.reshape(self.rows, -1), out=out.reshape(self.rows, -1))
         return out
-
-    def _bias_tiles(self):
-        if self._tiles is None:
-            self._tiles = [self.xp.empty((self.rows, b.shape[0]), dtype=self.dtype) for _, _, b, _, _ in self.layers]
-            for tile, (_, _, b, _, _) in zip(self._tiles, self.layers):
-                tile[...] = b  # b repeated over the rows
-        return self._tiles
 
     def _ones_for(self, rows):
         ones = self._ones.get(rows)
@@ -138,21 +146,15 @@ class MLPField(BoundField):
 
     # -- derivatives ----------------------------------------------------------------------
 
-    def _backward(self, xs, g, need_params, gx_out=None):
+    def _backward(self, xs, g, need_params):
         """The VJP through the layers from the output cotangent ``g``: ``(gx, gparams or None)``."""
         gp = self.xp.empty(self.params.shape[0], dtype=self.dtype) if need_params else None
         ones = self._ones_for(g.shape[0])
         for j in range(len(self.layers) - 1, -1, -1):
-            dense, w, _, w_part, b_part = self.layers[j]
-            gz = self._act_vjp(dense, xs[j + 1], g)  # gz = g * act'(z)
-            g = dense_vjp(
-                gz,
-                xs[j],
-                w,
-                *((gp[w_part].reshape(w.shape), gp[b_part]) if need_params else (None, None)),
-                ones=ones,
-                out=gx_out if j == 0 else None,
-            )
+            layer = self.layers[j]
+            gz = self._act_vjp(layer.dense, xs[j + 1], g)  # gz = g * act'(z)
+            gw, gb = (gp[layer.w_part].reshape(layer.w.shape), gp[layer.b_part]) if need_params else (None, None)
+            g = dense_vjp(gz, xs[j], layer.w, gw, gb, ones=ones)  # gW, gb; gx = gz W
         return g, gp
 
     def vjp(self, t, y, v, need_params=True):
@@ -184,9 +186,9 @@ class Linearization:
         m, rows = ys.shape[0], field.rows
         xs = field.forward(ys.reshape(m * rows, -1), tiled=False)
         self.xs, self.ds = [], []
-        for j, (dense, _, _, _, _) in enumerate(field.layers):
+        for j, layer in enumerate(field.layers):
             scale = xp.full(xs[j + 1].shape, sign if j == len(field.layers) - 1 else 1.0, dtype=ys.dtype)
-            self.ds.append(field._act_vjp(dense, xs[j + 1], scale).reshape(m, rows, -1))  # D_l = act'(z_l)
+            self.ds.append(field._act_vjp(layer.dense, xs[j + 1], scale).reshape(m, rows, -1))  # D_l = act'(z_l)
             self.xs.append(xs[j].reshape(m, rows, -1))
         self.m = m
 
@@ -197,10 +199,14 @@ class Linearization:
         g = v.reshape(f.rows, -1)
         ones = f._ones_for(f.rows)
         for j in range(len(f.layers) - 1, -1, -1):
-            _, w, _, w_part, b_part = f.layers[j]
-            grads = (gparams[w_part].reshape(w.shape), gparams[b_part]) if gparams is not None else (None, None)
+            layer = f.layers[j]
+            gw, gb = (
+                (gparams[layer.w_part].reshape(layer.w.shape), gparams[layer.b_part])
+                if gparams is not None
+                else (None, None)
+            )
             target = None if j or out is None else out.reshape(f.rows, -1)
-            g = dense_vjp(g * self.ds[j][i], self.xs[j][i], w, *grads, ones=ones, out=target)
+            g = dense_vjp(g * self.ds[j][i], self.xs[j][i], layer.w, gw, gb, ones=ones, out=target)  # g_z = g D_l
         return g.reshape(-1)
 
     def param_vjp_sum(self, vs):
@@ -214,9 +220,8 @@ class Linearization:
         ones = f._ones_for(total)
         g = vs.reshape(total, -1)
         for j in range(len(f.layers) - 1, -1, -1):
-            _, w, _, w_part, b_part = f.layers[j]
+            layer = f.layers[j]
             gz = g * self.ds[j].reshape(total, -1)
-            g = dense_vjp(
-                gz, self.xs[j].reshape(total, -1), w, gp[w_part].reshape(w.shape), gp[b_part], need_gx=j > 0, ones=ones
-            )
+            gw, gb = gp[layer.w_part].reshape(layer.w.shape), gp[layer.b_part]
+            g = dense_vjp(gz, self.xs[j].reshape(total, -1), layer.w, gw, gb, need_gx=j > 0, ones=ones)
         return gp

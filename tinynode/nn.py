@@ -133,13 +133,12 @@ def dense_vjp(gz, x, w, gw=None, gb=None, *, need_gx=True, ones=None, out=None):
     call, several times faster than ``gz.sum(axis=0)`` for narrow layers. Pass
     ``ones`` (a vector of ``rows`` ones) when calling this many times.
     """
-    xp = array_module(gz)
     if gw is not None:
         if ones is None:
-            ones = xp.ones(gz.shape[0], dtype=gz.dtype)
-        xp.dot(gz.T, x, out=gw)
-        xp.dot(ones, gz, out=gb)
-    return xp.dot(gz, w, out=out) if need_gx else None
+            ones = array_module(gz).ones(gz.shape[0], dtype=gz.dtype)
+        gz.T.dot(x, out=gw)
+        ones.dot(gz, out=gb)
+    return gz.dot(w, out=out) if need_gx else None
 
 
 def _rng(seed_or_rng):
@@ -245,6 +244,12 @@ class Dense(Layer):
 
     def param_shapes(self):
         return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
+
+    def unflatten(self, params):
+        """``{"weight": (out, in) view, "bias": (out,) view}`` (as :meth:`Layer.unflatten`, written out:
+        it runs on every call)."""
+        nw = self.out_features * self.in_features
+        return {"weight": params[:nw].reshape(self.out_features, self.in_features), "bias": params[nw:]}
 
     def initial_value(self, name, shape, rng):
         """Glorot-uniform weights (as Lux's Dense), zero biases."""

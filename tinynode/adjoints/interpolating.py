@@ -82,13 +82,13 @@ class InterpolatingRHS(BoundField):
 
     def __init__(self, fwd, state, stats):
         self.fwd, self.state, self.stats = fwd, state, stats
-        self.n, self.stages = fwd.n, StageLinearization(fwd, state)
+        self.n, self.has_params, self.stages = fwd.n, fwd.n_params > 0, StageLinearization(fwd, state)
 
     def prepare(self, times):
         self.stages.prepare(times)
 
     def into(self, t, z, out):
-        n, has_params = self.n, self.fwd.n_params > 0
+        n, has_params = self.n, self.has_params
         self.stats["nvjp"] += 1
         found = self.stages.at(t)
         if found is not None:  # this stage's linearization, made in prepare
