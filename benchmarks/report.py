@@ -635,7 +635,12 @@ def write_docs(results, docs_path, plot_path):
             "overhead = time per forward solve / (nf × time of one bare evaluation of the vector field), for "
             "the workload's ODE block with its initial weights on a (B, 20) float32 state (tanh of normal "
             "noise), [0, 1], rtol = atol = 1e-3, no gradient. 1.0 would mean the solver loop is free. "
-            "tinynode, torchdiffeq and torchode: nf bare evaluations called from Python as the floor. "
+            "tinynode, torchdiffeq and torchode: nf bare evaluations called from Python as the floor; for "
+            "tinynode the fastest one it has, the field bound once for the solve (`field.bind(...).into`, "
+            "the MLP fast path with its bias tiles; `field.freeze(...).into` for a checkout from before the "
+            "core redesign, so both floors are the same code). Until the redesign the floor was `field(t, y, p)`, "
+            "which then took a cached fast path without tiles (about 30 % slower than the tiled one), so the "
+            "ratios before it read lower than these for the same solve. "
             "diffrax: the whole solve is one compiled call, so its floor is nf dependent evaluations in one "
             "jitted `fori_loop` (per-call dispatch excluded on both sides), and its nf is 6 × num_steps + 1.",
             "",
@@ -713,7 +718,8 @@ def write_docs(results, docs_path, plot_path):
             "128); the dense output evaluated as a per-step polynomial; inference through `Chain.__call__` "
             "keeping no backward data (steady epoch 0.0184 -> 0.0149 s). Second: the adjoint's stages "
             "linearized in one stacked pass per backward step, so that a stage's VJP is a product per layer "
-            "(29 -> 15 us); the field frozen for each solve, adding its biases as contiguous tiles instead of "
+            "(29 -> 15 us); the field bound for each solve (now `tinynode.fastmlp.MLPField`), adding its biases "
+            "as contiguous tiles instead of "
             "broadcasting them over the rows (a broadcast `+ b` of width 10 cost 1.7 us, more than the layer's "
             "product) and writing f straight into the solver's stage rows (an evaluation 10.5 -> 7.9 us); the "
             "adjoint's stages written into the stage rows too; the benchmark's workers freed from this "

@@ -48,7 +48,7 @@ def dense_layers(layer):
         return [(layer, slice(0, layer.num_params))]
     if type(layer) is not Chain or not all(type(sub) is Dense for sub in layer.layers):
         return None
-    return [(dense, slice(start, stop)) for dense, start, stop in zip(layer.layers, layer.offsets, layer.offsets[1:])]
+    return list(zip(layer.layers, layer.param_slices))
 
 
 def bind_mlp(layer, params, shape, dtype):

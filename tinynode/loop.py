@@ -40,6 +40,8 @@ def integrate(
     """Integrate the bound ``field`` (:mod:`tinynode.protocol`) from the flat ``y0`` over ``tspan``.
 
     Arguments:
+        field: a :class:`~tinynode.protocol.BoundField`; ``y0``: a flat array.
+        tspan: ``(t0, t1)`` as floats; ``t1 < t0`` goes backward.
         solver, controller, norm: the tableau, the step-size controller and the
             :class:`~tinynode.norms.ErrorNorm`.
         dt0: the first step size (magnitude); Hairer's heuristic when None.
@@ -56,9 +58,7 @@ def integrate(
     t0, t1 = tspan
     xp, s = array_module(y0), solver.stages
     direction = 1.0 if t1 > t0 else -1.0
-    stops = sorted(
-        {float(x) for x in tstops if direction * (x - t0) > 0 > direction * (x - t1)}, key=lambda x: direction * x
-    ) + [float(t1)]
+    stops = _stop_times(tstops, t0, t1)
     B = xp.empty((s + 1, y0.size), dtype=y0.dtype)  # the step's table [y_n, k_1, ..., k_s]
     y_new, stage = xp.empty_like(y0), xp.empty_like(y0)
     B[0] = y0
@@ -106,10 +106,16 @@ def integrate(
                     k1_known = False  # y jumped: the FSAL stage no longer matches
         else:
             stats["nreject"] += 1
-        _check_progress(
-            solver, B, h, direction * min(abs(h_next), abs(t1 - t0)), t, tspan, eest, failures, stats, max_steps
-        )
-        h = direction * min(abs(h_next), abs(t1 - t0))
+        h_next = direction * min(abs(h_next), abs(t1 - t0))
+        _check_progress(solver, B, h, h_next, t, tspan, eest, failures, stats, max_steps)
+        h = h_next
+
+
+def _stop_times(tstops, t0, t1):
+    """The times strictly inside the span in the order they are reached, then t1."""
+    direction = 1.0 if t1 > t0 else -1.0
+    inside = {float(x) for x in tstops if direction * (x - t0) > 0 > direction * (x - t1)}
+    return sorted(inside, key=lambda x: direction * x) + [float(t1)]
 
 
 def _finite_or_nan(y):

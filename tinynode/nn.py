@@ -320,7 +320,8 @@ class Chain(Layer):
     """Layers applied in order; their parameter vectors laid end to end.
 
     ``chain.params_of(params, i)`` is layer ``i``'s part of the flat vector (a
-    view) and ``chain.unflatten(params)["layers"][i]`` its named views.
+    view), ``chain.unflatten(params)["layers"][i]`` its named views, and
+    ``chain.param_slices[i]`` the slice of the flat vector it occupies.
     """
 
     def __init__(self, *layers):
@@ -332,21 +333,21 @@ class Chain(Layer):
             if not all(hasattr(layer, m) for m in ("forward", "backward", "num_params")):
                 raise ArgumentError(f"{layer!r} is not a layer (it needs forward, backward and num_params)")
         self.layers = tuple(layers)
-        self.offsets = [0]
+        self.param_slices, start = [], 0
         for layer in self.layers:
-            self.offsets.append(self.offsets[-1] + layer.num_params)
-        self._slices = [slice(a, b) for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+            self.param_slices.append(slice(start, start + layer.num_params))
+            start += layer.num_params
 
     def __repr__(self):
         return "Chain(" + ", ".join(repr(layer) for layer in self.layers) + ")"
 
     @property
     def num_params(self):
-        return self.offsets[-1]
+        return self.param_slices[-1].stop
 
     def params_of(self, params, index):
         """Layer ``index``'s parameters: a view of its part of ``params``."""
-        return params[self._slices[index]]
+        return params[self.param_slices[index]]
 
     def init(self, seed_or_rng=0, dtype=np.float32):
         """Each layer initialised in turn from one generator seeded by ``seed_or_rng``."""
@@ -355,12 +356,12 @@ class Chain(Layer):
 
     def unflatten(self, params):
         """``{"layers": [view of layer 0, view of layer 1, ...]}``."""
-        return {"layers": [layer.unflatten(params[s]) for layer, s in zip(self.layers, self._slices)]}
+        return {"layers": [layer.unflatten(params[s]) for layer, s in zip(self.layers, self.param_slices)]}
 
     def __call__(self, params, x):
         """Inference: each layer's own call, so none keeps data for a backward pass."""
         check_params(self, params)
-        for layer, s in zip(self.layers, self._slices):
+        for layer, s in zip(self.layers, self.param_slices):
             x = layer(params[s], x)
         return x
 
@@ -368,7 +369,7 @@ class Chain(Layer):
         """Each layer in turn on its slice of ``params``; ``ctx`` is the list of their contexts."""
         check_params(self, params)
         ctxs = []
-        for layer, s in zip(self.layers, self._slices):
+        for layer, s in zip(self.layers, self.param_slices):
             x, ctx = layer.forward(params[s], x)
             ctxs.append(ctx)
         return x, ctxs
@@ -377,7 +378,7 @@ class Chain(Layer):
         """The layers' VJPs in reverse order; each layer's returned gradient goes into its slice."""
         gparams = array_module(params).empty(self.num_params, dtype=params.dtype)
         for i in range(len(self.layers) - 1, -1, -1):
-            s = self._slices[i]
+            s = self.param_slices[i]
             gy, g = self.layers[i].backward(params[s], ctx[i], gy, need_gx=need_gx or i > 0)
             if getattr(g, "shape", None) != (s.stop - s.start,):
                 raise ShapeError(

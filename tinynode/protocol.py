@@ -4,6 +4,7 @@ A *vector field* is any object ``f`` with::
 
     f(t, y, params)          -> dy/dt, with y's shape and dtype          (required)
     f.vjp(t, y, params, v)   -> (v^T df/dy, v^T df/dparams)              (for gradients)
+    f.value_and_vjp(t, y, params, v) -> (f, v^T df/dy, v^T df/dparams)  (optional: one forward pass)
     f.bind(params, shape, dtype) -> a BoundField, or None               (optional, for speed)
 
 A plain function ``f(t, y, params)`` is a vector field for :func:`tinynode.solve`.
@@ -33,7 +34,7 @@ from .errors import DTypeError, ShapeError
 __all__ = ["BoundField", "bind"]
 
 
-def bind(f, params, shape, dtype):
+def bind(f, params, shape: tuple, dtype) -> "BoundField":
     """The field ``f`` bound to ``params`` for one solve of states of ``shape`` and ``dtype``."""
     if isinstance(f, BoundField):
         return f  # already bound (solve_with_vjp binds once for both passes)

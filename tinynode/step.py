@@ -19,11 +19,13 @@ a row of :meth:`~tinynode.tableaus.Tableau.step_weights`: ``Y_i = [1, h a_i] @ B
 """
 
 from .backend import array_module
+from .protocol import BoundField
+from .tableaus import Tableau
 
 __all__ = ["rk_step"]
 
 
-def rk_step(field, tableau, t, h, B, y_new, stage):
+def rk_step(field: BoundField, tableau: Tableau, t: float, h: float, B, y_new, stage):
     """Take one step of size ``h`` from ``(t, y_n)``; return the error estimate (None if fixed-step).
 
     Arguments:
