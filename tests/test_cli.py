@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinynode as tn
-from tinynode import cli
+from tinynode import cli, runs
 from tinynode.checkpoint import load_checkpoint, save_checkpoint
 from tinynode.errors import TrainingError
 from tinynode.train import TrainingInterrupted
@@ -91,7 +91,7 @@ def test_eval_of_another_architecture_or_damaged_file(capsys, tmp_path):
         "other.npz",
         other.init(0),
         architecture={"layers": repr(other), "num_params": 7850},
-        meta={"options": cli._model_options(cli.build_parser().parse_args(["train"]))},
+        meta={"options": {name: runs.DEFAULTS[name] for name in runs.MODEL_OPTIONS}},
     )
     assert cli.main(["eval", "other.npz", "--offline"]) == 2
     assert "different architecture" in capsys.readouterr().err
@@ -106,7 +106,7 @@ def test_ctrl_c_saves_a_checkpoint(capsys, monkeypatch):
 
     monkeypatch.setattr(cli, "fit", interrupted)
     rc, _, err = train(capsys)
-    assert rc == 130 and "saved a checkpoint to tinynode-interrupted.npz" in err
+    assert rc == 130 and "saved the partial state to tinynode-interrupted.npz" in err
     assert load_checkpoint("tinynode-interrupted.npz")["meta"]["epoch"] == 2
 
 

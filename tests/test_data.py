@@ -291,7 +291,9 @@ def test_search_order(isolated, server, monkeypatch, capsys):
     for f in TRAIN:
         os.remove(os.path.join(data.cache_dir("mnist"), f))
     assert n(download=False) == 5000  # the sample, last
-    assert capsys.readouterr().err.count("\n") == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert sum(line.startswith("tinynode: downloading ") for line in lines) == 2  # one line per file fetched
+    assert sum("bundled 5,000-image MNIST sample" in line for line in lines) == 1 and len(lines) == 3
 
 
 def test_data_dir_prefers_a_subdirectory_named_after_the_dataset(tmp_path):
@@ -422,8 +424,8 @@ def test_failed_train_download_falls_back_to_the_sample(server, capsys):
     url, _ = server
     images, _ = data.load_mnist(mirrors=[url + "/corrupt/"])
     assert len(images) == 5000
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and "SHA-256" in err
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("tinynode: downloading ") and "SHA-256" in lines[1]
     assert files_under(data.cache_dir("mnist")) == []
 
 
@@ -525,3 +527,47 @@ def test_train_test_split_in_order():
             data.train_test_split(*fake, at=bad)
     with pytest.raises(ShapeError):
         data.train_test_split(images, labels[:5])
+
+
+def test_a_half_present_pair_names_the_missing_file(tmp_path):
+    fake_mnist(tmp_path / "d", 3)
+    os.remove(tmp_path / "d" / TRAIN[1])  # the labels file: a typo in its name, say
+    with pytest.raises(DataError, match=r"has train-images-idx3-ubyte.gz but not train-labels-idx1-ubyte"):
+        data.load_mnist(data_dir=tmp_path / "d", download=False)
+
+
+def test_an_explicit_directory_without_the_files_is_an_error_not_the_sample(tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="given as data_dir.*has no mnist train files"):
+        data.load_mnist(data_dir=tmp_path / "empty", download=False)
+    monkeypatch.setenv("TINYNODE_DATA", str(tmp_path / "empty"))
+    with pytest.raises(DataError, match="given as TINYNODE_DATA"):
+        data.load_mnist(download=False)
+
+
+def test_labels_outside_the_ten_classes_are_refused_where_they_enter(tmp_path):
+    images, labels = fake_mnist(tmp_path / "d", 3)
+    data.write_idx(tmp_path / "d" / TRAIN[1], np.array([200, 201, 209], np.uint8))
+    with pytest.raises(DataError, match="labels up to 209.*classes 0-9"):
+        data.load_mnist(data_dir=tmp_path / "d", download=False)
+
+
+def test_the_source_record_names_the_files_and_their_checksums(tmp_path):
+    fake_mnist(tmp_path / "d", 4)
+    _, _, source = data.load_mnist(data_dir=tmp_path / "d", download=False, subset=3, with_source=True)
+    assert source["dataset"] == "mnist" and source["split"] == "train" and source["subset"] == 3
+    assert source["images"] == 4 and source["origin"] == str(tmp_path / "d")
+    assert source["files"][TRAIN[0]] == hashlib.sha256((tmp_path / "d" / TRAIN[0]).read_bytes()).hexdigest()
+    _, _, sample = data.load_mnist(download=False, quiet=True, with_source=True)
+    assert sample["origin"] == "the bundled sample" and sample["files"] == data.SAMPLE_SHA256
+
+
+def test_a_failed_download_is_not_retried_for_an_hour(server, monkeypatch, capsys):
+    url, requests = server
+    monkeypatch.setattr(data, "MIRRORS", {**data.MIRRORS, "mnist": [url + "/missing/"]})
+    assert len(data.load_mnist()[0]) == 5000  # the download fails: the sample
+    first = len(requests)
+    assert first > 0 and "download failed" in capsys.readouterr().err
+    assert len(data.load_mnist()[0]) == 5000
+    assert len(requests) == first  # no second wait on a network that just failed
+    assert "failed less than an hour ago" in capsys.readouterr().err

@@ -45,12 +45,15 @@ def save_checkpoint(path, params, opt_state=None, *, architecture, meta=None):
 def load_checkpoint(path, architecture=None):
     """Read a checkpoint: ``{"params", "opt_state", "meta"}``.
 
-    With ``architecture`` given (see :func:`architecture_of`), a checkpoint of
-    another model raises :class:`~tinynode.errors.CheckpointError` saying what differs.
+    Every field is checked (the JSON's structure, the parameters' shape and
+    float dtype, the optimiser state's arrays and step count); anything else
+    raises :class:`~tinynode.errors.CheckpointError` naming the file and the
+    field. With ``architecture`` given (see :func:`architecture_of`), a
+    checkpoint of another model raises it too, saying what differs.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CheckpointError(f"no checkpoint at {path}")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"no checkpoint at {path}" + (" (it is a directory)" if os.path.isdir(path) else ""))
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {key: f[key] for key in f.files}
@@ -61,19 +64,67 @@ def load_checkpoint(path, architecture=None):
             f"{path} is not a readable tinynode checkpoint ({type(e).__name__}: {e}); "
             "it may be truncated or damaged: train again or use another checkpoint."
         ) from None
-    if meta.get("format") != "tinynode-checkpoint-1":
-        raise CheckpointError(f"{path} is not a tinynode checkpoint (format {meta.get('format')!r})")
-    if architecture is not None and meta.get("architecture") != architecture:
+    _check_meta(path, meta)
+    if architecture is not None and meta["architecture"] != architecture:
         raise CheckpointError(
-            f"{path} holds a different architecture:\n  checkpoint: {meta.get('architecture')}\n"
+            f"{path} holds a different architecture:\n  checkpoint: {meta['architecture']}\n"
             f"  this model: {architecture}\nLoad it with the same model options it was trained with."
         )
-    if params.ndim != 1 or params.size != meta["architecture"]["num_params"]:
-        raise CheckpointError(
-            f"{path}: parameter vector of shape {params.shape} does not match its "
-            f"architecture ({meta['architecture']['num_params']} parameters)"
-        )
+    _check_params_array(path, params, meta["architecture"]["num_params"])
     opt_state = {key[4:]: value for key, value in arrays.items() if key.startswith("opt_")}
-    if opt_state:
-        opt_state = state_from_arrays(opt_state)
-    return {"params": params, "opt_state": opt_state, "meta": meta}
+    return {"params": params, "opt_state": _check_opt_state(path, opt_state, params), "meta": meta}
+
+
+def _bad(path, field, problem):
+    return CheckpointError(f"{path}: {field} {problem}; the file is damaged or was not written by tinynode")
+
+
+def _check_meta(path, meta):
+    if not isinstance(meta, dict):
+        raise _bad(path, "the metadata", f"is a JSON {type(meta).__name__}, not an object")
+    if meta.get("format") != "tinynode-checkpoint-1":
+        raise CheckpointError(f"{path} is not a tinynode checkpoint (format {meta.get('format')!r})")
+    arch = meta.get("architecture")
+    if not isinstance(arch, dict) or not isinstance(arch.get("layers"), str) or not _count(arch.get("num_params")):
+        raise _bad(path, "'architecture'", f"is {arch!r}, not {{'layers': text, 'num_params': a count}}")
+    if "epoch" in meta and not _count(meta["epoch"], zero=True):
+        raise _bad(path, "'epoch'", f"is {meta['epoch']!r}, not a count of epochs")
+    if not isinstance(meta.get("history", []), list):
+        raise _bad(path, "'history'", "is not a list of epoch records")
+    for key in ("options", "training", "data"):
+        if key in meta and not isinstance(meta[key], dict):
+            raise _bad(path, f"'{key}'", f"is {meta[key]!r}, not an object")
+
+
+def _count(value, zero=False):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= (0 if zero else 1)
+
+
+def _check_params_array(path, params, num_params):
+    if params.ndim != 1 or params.size != num_params:
+        raise CheckpointError(
+            f"{path}: parameter vector of shape {params.shape} does not match its architecture "
+            f"({num_params} parameters)"
+        )
+    if params.dtype not in (np.float32, np.float64) or not np.all(np.isfinite(params)):
+        problem = f"dtype {params.dtype}" if params.dtype not in (np.float32, np.float64) else "NaN or Inf values"
+        raise CheckpointError(f"{path}: the parameters have {problem}; a checkpoint holds finite float32/64 weights")
+
+
+def _check_opt_state(path, opt_state, params):
+    """The optimiser's arrays shaped like the parameters, and its step count ``t`` (required with them)."""
+    if not opt_state:
+        return opt_state
+    if "t" not in opt_state:
+        raise _bad(path, "the optimiser state", "has no step count 't' (Adam's bias correction needs it)")
+    t = opt_state["t"]
+    if t.shape != () or t.dtype.kind not in "iu" or int(t) < 0:
+        raise _bad(path, "the optimiser step count 't'", f"is {t!r}, not a count")
+    for key, value in opt_state.items():
+        if key != "t" and (value.shape != params.shape or value.dtype != params.dtype):
+            raise _bad(
+                path,
+                f"the optimiser array {key!r}",
+                f"has {value.dtype} {value.shape}, not the parameters' {params.dtype} {params.shape}",
+            )
+    return state_from_arrays(opt_state)

@@ -17,19 +17,21 @@ import sys
 
 import numpy as np
 
-from . import __version__, backend, fused
+from . import __version__, backend, fused, runs
 from .adjoints import SENSEALGS
 from .checkpoint import architecture_of, load_checkpoint, save_checkpoint
-from .controllers import IController, PIController
-from .errors import TinyNodeError, TrainingError
+from .errors import ArgumentError, CheckpointError, DataError, TinyNodeError, TrainingError
 from .fileio import atomic_file
-from .models import tutorial_model
 from .optim import Adam
-from .tableaus import Dopri5, Tsit5
+from .runs import CONTROLLERS, SOLVERS
 from .train import TrainingInterrupted, confusion_matrix, fit, predict
 
-SOLVERS = {"tsit5": Tsit5, "dopri5": Dopri5}
-CONTROLLERS = {"pi": PIController, "i": IController}
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as tinynode errors: one line on stderr, exit code 2 (:func:`main`)."""
+
+    def error(self, message):
+        raise ArgumentError(f"{message} (see tinynode {self.prog.split()[-1]} --help)")
 
 
 def _ci():
@@ -37,28 +39,35 @@ def _ci():
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="tinynode", description="Neural ODEs from scratch on NumPy/CuPy.")
+    parser = _Parser(prog="tinynode", description="Neural ODEs from scratch on NumPy/CuPy.")
     parser.add_argument("--version", action="version", version=f"tinynode {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = sub.add_parser("train", help="train the tutorial's Neural ODE classifier")
     _data_options(train)
     train.add_argument("--epochs", type=int, default=9)
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
+    # The options a checkpoint records default to None here: runs.fill_defaults (or, with --resume,
+    # the checkpoint's own values) fills them in, so that an option given can be told from one not.
+    train.add_argument("--batch-size", type=int, help="default 128")
+    train.add_argument("--lr", type=float, help="Adam's learning rate, default 0.001")
     train.add_argument(
-        "--sensealg", choices=sorted(SENSEALGS), default="interpolating", help="how gradients go through the solver"
+        "--sensealg", choices=sorted(SENSEALGS), help="how gradients go through the solver (default interpolating)"
     )
-    train.add_argument("--solver", choices=sorted(SOLVERS), default="tsit5")
+    train.add_argument("--solver", choices=sorted(SOLVERS), help="default tsit5")
     train.add_argument(
         "--controller",
         choices=sorted(CONTROLLERS),
-        default="pi",
         help="step-size controller: OrdinaryDiffEq's PI (default) or a plain I controller",
     )
-    train.add_argument("--rtol", type=float, default=1e-3)
-    train.add_argument("--atol", type=float, default=1e-3)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--rtol", type=float, help="default 1e-3")
+    train.add_argument("--atol", type=float, help="default 1e-3 (the tutorial's)")
+    train.add_argument("--seed", type=int, help="default 0")
+    train.add_argument(
+        "--override",
+        type=lambda text: [name.strip().replace("-", "_") for name in text.split(",") if name.strip()],
+        metavar="NAMES",
+        help="with --resume: the recorded options this run may change (comma-separated, e.g. lr,batch_size)",
+    )
     train.add_argument("--save", metavar="PATH", help="checkpoint written after every epoch (atomically)")
     train.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
     train.add_argument("--history", metavar="PATH", help="JSON with per-epoch loss, time, accuracies, counts")
@@ -107,11 +116,18 @@ def _data_options(p):
 
 
 def _load(args, split="train", quiet=False):
+    """``(images, labels, source)`` (:func:`tinynode.data.load_mnist` with its source record)."""
     from .data import load_mnist
 
-    subset = args.subset if args.subset is not None else (1500 if _ci() and split == "train" else None)
+    subset = args.subset if split == "train" else None
     return load_mnist(
-        args.dataset, split=split, data_dir=args.data_dir, download=not args.offline, subset=subset, quiet=quiet
+        args.dataset,
+        split=split,
+        data_dir=args.data_dir,
+        download=not args.offline,
+        subset=subset,
+        quiet=quiet,
+        with_source=True,
     )
 
 
@@ -120,95 +136,55 @@ def _write_json_atomically(path, document):
         f.write(json.dumps(document, indent=1).encode("utf-8"))
 
 
-def _model_options(args):
-    return {
-        "sensealg": args.sensealg,
-        "solver": args.solver,
-        "controller": args.controller,
-        "rtol": args.rtol,
-        "atol": args.atol,
-    }
-
-
-def _make_model(options):
-    return tutorial_model(
-        sensealg=SENSEALGS[options["sensealg"]](),
-        solver=SOLVERS[options["solver"]](),
-        rtol=options["rtol"],
-        atol=options["atol"],
-        controller=CONTROLLERS[options.get("controller", "pi")](),
-    )
-
-
 def cmd_train(args):
     from .data import DataLoader, train_test_split
 
-    args.dataset = args.dataset or "mnist"
+    runs.check_values(args)
+    runs.check_paths(args)  # before anything is loaded or trained: a collision is refused at once
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    resumed = _resume(args) if args.resume else None
+    if resumed is None:
+        if args.override:
+            raise ArgumentError("--override only applies with --resume")
+        runs.fill_defaults(args, _ci())
     xp = backend.get_array_module(args.device)
-    images, labels = _load(args, quiet=args.quiet)
+    images, labels, source = _load(args, quiet=args.quiet)
     (x_train, y_train), (x_test, y_test) = train_test_split(images, labels, at=0.9)
-    options = _model_options(args)
-    model = _make_model(options)
+    options = runs.model_options(args)
+    model = runs.make_model(options)
     arch = architecture_of(model)
-    params = model.init(args.seed)
     optimizer = Adam(args.lr)
+    params, start_epoch, history = model.init(args.seed), 0, []
     opt_state = optimizer.init(params)
-    start_epoch, history = 0, []
-    if args.resume:
-        params, start_epoch, history = _resume(args, arch, opt_state, say)
+    if resumed is not None:
+        params, start_epoch, history = _continue(args, resumed, arch, source, opt_state, say)
     params = xp.asarray(params)
     opt_state = {k: (xp.asarray(v) if hasattr(v, "shape") and np.ndim(v) else v) for k, v in opt_state.items()}
-    opt_state["t"] = int(opt_state["t"])
     train_loader = DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True, seed=args.seed, xp=xp)
     train_loader.epoch = start_epoch
-    eval_train = DataLoader(x_train, y_train, batch_size=args.batch_size, xp=xp)
-    eval_test = DataLoader(x_test, y_test, batch_size=args.batch_size, xp=xp)
+    loaders = (train_loader, *(DataLoader(x, y, batch_size=args.batch_size, xp=xp) for x, y in
+                               ((x_train, y_train), (x_test, y_test))))  # fmt: skip
     say(
         f"tinynode {__version__}: the Lux tutorial's Neural ODE on {len(y_train)} training / {len(y_test)} test "
         f"{args.dataset} images, {options['sensealg']} adjoint, {options['solver']}, rtol={args.rtol}, "
         f"atol={args.atol}, batch {args.batch_size}, Adam({args.lr}), {args.epochs} epochs, "
         f"{'GPU' if xp is not np else 'CPU'}"
     )
-    meta = {
-        "options": options,
-        "training": {
-            "dataset": args.dataset,
-            "subset": len(labels),
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-            "seed": args.seed,
-        },
-    }
+    training = {name: getattr(args, name) for name in runs.TRAINING_OPTIONS}
+    meta = {"options": options, "training": {**training, "subset": len(labels)}, "data": source}
 
     def on_epoch(record):
         history.append(record.as_dict())
         if args.save:
-            save_checkpoint(
-                args.save,
-                params,
-                opt_state,
-                architecture=arch,
-                meta={**meta, "epoch": record.epoch, "history": history},
-            )
+            save_checkpoint(args.save, params, opt_state, architecture=arch,
+                            meta={**meta, "epoch": record.epoch, "history": history})  # fmt: skip
         if args.history:
             _write_json_atomically(args.history, {**meta, "history": history})
 
     try:
-        fit(
-            model,
-            params,
-            optimizer,
-            opt_state,
-            train_loader,
-            eval_train,
-            eval_test,
-            epochs=args.epochs,
-            start_epoch=start_epoch,
-            on_epoch=on_epoch,
-            out=None if args.quiet else sys.stdout,
-            blas_threads=args.blas_threads or None,
-        )
+        fit(model, params, optimizer, opt_state, *loaders, epochs=args.epochs, start_epoch=start_epoch,
+            on_epoch=on_epoch, out=None if args.quiet else sys.stdout,
+            blas_threads=args.blas_threads or None)  # fmt: skip
     except TrainingInterrupted as stop:
         return _save_interrupted(args, params, opt_state, arch, {**meta, "history": history}, stop)
     except TrainingError as e:
@@ -218,55 +194,82 @@ def cmd_train(args):
     return 0
 
 
-def _resume(args, arch, opt_state, say):
-    """``(params, epoch, history)`` from the ``--resume`` checkpoint; its optimiser state goes into ``opt_state``."""
-    ckpt = load_checkpoint(args.resume, architecture=arch)
+def _resume(args):
+    """The ``--resume`` checkpoint, with this run's options reconciled with the ones it records."""
+    ckpt = load_checkpoint(args.resume)
+    runs.resume_options(args, ckpt["meta"], args.resume)
+    return ckpt
+
+
+def _continue(args, ckpt, arch, source, opt_state, say):
+    """``(params, epoch, history)`` from the resumed checkpoint, after checking it is this model on
+    these images; its optimiser state goes into ``opt_state``."""
+    if ckpt["meta"]["architecture"] != arch:
+        load_checkpoint(args.resume, architecture=arch)  # raises, saying what differs
+    different = runs.same_images(ckpt["meta"].get("data"), source)
+    if different and "data" not in (args.override or []):
+        raise DataError(f"--resume {args.resume}: {different}. Point --data-dir at the run's files, or say "
+                        "--override data to continue on these")  # fmt: skip
+    if not ckpt["opt_state"]:
+        raise CheckpointError(f"{args.resume} has no optimiser state, so training cannot continue from it")
     opt_state.update(ckpt["opt_state"])
-    start_epoch = int(ckpt["meta"].get("epoch", 0))
+    start_epoch = ckpt["meta"].get("epoch", 0)
     say(f"Resuming from {args.resume} after epoch {start_epoch}.")
     return ckpt["params"].astype(np.float32), start_epoch, list(ckpt["meta"].get("history", []))
 
 
 def _save_interrupted(args, params, opt_state, arch, meta, stop):
-    """After Ctrl-C: save where training stopped, say how to continue; the exit code 130."""
-    path = args.save or "tinynode-interrupted.npz"
+    """After Ctrl-C: save where training stopped under its own name (the last complete checkpoint,
+    ``--save``'s file, is kept as it is), say how to continue; the exit code 130."""
+    path = _interrupted_path(args.save)
     meta = {**meta, "epoch": stop.epoch - 1, "interrupted": str(stop)}
     save_checkpoint(path, params, opt_state, architecture=arch, meta=meta)
+    kept = f" {args.save} still holds the end of epoch {stop.epoch - 1}." if args.save and meta["history"] else ""
     print(
-        f"\nInterrupted ({stop}); saved a checkpoint to {path}. Continue with --resume {path} "
+        f"\nInterrupted ({stop}); saved the partial state to {path}.{kept} Continue with --resume {path} "
         f"(epoch {stop.epoch} restarts from its beginning).",
         file=sys.stderr,
     )
     return 130
 
 
+def _interrupted_path(save):
+    if not save:
+        return "tinynode-interrupted.npz"
+    stem = save[:-4] if save.endswith(".npz") else save
+    return stem + ".interrupted.npz"
+
+
 def cmd_eval(args):
     from .data import DataLoader, train_test_split
 
     ckpt = load_checkpoint(args.checkpoint)
-    options = ckpt["meta"]["options"]
-    model = _make_model(options)
-    arch = architecture_of(model)
-    if ckpt["meta"]["architecture"] != arch:
-        load_checkpoint(args.checkpoint, architecture=arch)  # raises with the difference
-    # Score the data the checkpoint was trained on unless told otherwise, so that
-    # "holdout" is the same 10 % the training run held out.
-    trained_on = ckpt["meta"].get("training", {})
+    meta = ckpt["meta"]
+    options = runs.check_options(meta.get("options", {}), args.checkpoint)
+    if set(options) != set(runs.MODEL_OPTIONS):
+        raise CheckpointError(f"{args.checkpoint} does not record the model options tinynode train writes "
+                              f"({', '.join(runs.MODEL_OPTIONS)}); was it saved by tinynode train?")  # fmt: skip
+    model = runs.make_model(options)
+    if meta["architecture"] != architecture_of(model):
+        load_checkpoint(args.checkpoint, architecture=architecture_of(model))  # raises with the difference
+    # Score the data the checkpoint was trained on, so that "holdout" is the same 10 % the run held out.
+    trained_on = meta.get("training", {})
     args.dataset = args.dataset or trained_on.get("dataset", "mnist")
-    if args.subset is None and args.split != "test":
+    if args.subset is None:
         args.subset = trained_on.get("subset")
     xp = backend.get_array_module(args.device)
-    if args.split == "test":
-        images, labels = _load(args, split="test")
-    else:
-        images, labels = _load(args)
+    images, labels, source = _load(args, split="test" if args.split == "test" else "train")
+    if args.split != "test":
+        different = runs.same_images(meta.get("data"), source)
+        if different:
+            raise DataError(f"{args.checkpoint}: {different}; its {args.split} split would be other images. "
+                            "Point --data-dir at the run's files")  # fmt: skip
         train, holdout = train_test_split(images, labels, at=0.9)
         images, labels = train if args.split == "train" else holdout
     preds, truth = predict(model, xp.asarray(ckpt["params"]), DataLoader(images, labels, batch_size=128, xp=xp))
-    print(
-        f"{args.checkpoint}: accuracy {100 * (preds == truth).mean():.3f}% on {len(truth)} {args.dataset} "
-        f"images ({args.split}), after epoch {ckpt['meta'].get('epoch')}"
-    )
+    when = f"after epoch {meta.get('epoch')}" + (f" (then {meta['interrupted']})" if "interrupted" in meta else "")
+    print(f"{args.checkpoint}: accuracy {100 * (preds == truth).mean():.3f}% on {len(truth)} {args.dataset} "
+          f"images ({args.split}), {when}")  # fmt: skip
     print("confusion matrix (rows: true class, columns: predicted):")
     m = confusion_matrix(preds, truth)
     print("      " + " ".join(f"{j:>5}" for j in range(10)))
@@ -319,8 +322,9 @@ def _cuda_version(v):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Run the command; every tinynode error (bad input included) is one line on stderr and exit code 2."""
     try:
+        args = build_parser().parse_args(argv)
         return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info}[args.command](args)
     except TinyNodeError as e:
         print(f"tinynode: {e}", file=sys.stderr)

@@ -10,12 +10,10 @@ no network, MNIST's training split falls back to a bundled 5,000-image sample,
 so the tutorial always runs. Nothing here uses pickle.
 """
 
-import gzip
 import hashlib
-import math
 import os
 import sys
-import zlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ import numpy as np
 from . import backend
 from .errors import ArgumentError, DataError, ShapeError
 from .fileio import atomic_file
+from .idx import read_idx, write_idx
 
 __all__ = [
     "read_idx",
@@ -79,6 +78,9 @@ FILES = {
 #: Seconds a mirror may stay silent before we give up on it and try the next.
 TIMEOUT = 10.0
 
+#: After a failed download, seconds before the next run tries again (it would wait TIMEOUT per mirror).
+RETRY_AFTER = 3600.0
+
 #: The bundled sample (see ``tinynode/datasets/README.md``) and its SHA-256s.
 SAMPLE_DIR = Path(__file__).resolve().parent / "datasets"
 SAMPLE_FILES = ("mnist-sample-images-idx3-ubyte.gz", "mnist-sample-labels-idx1-ubyte.gz")
@@ -86,73 +88,6 @@ SAMPLE_SHA256 = {
     "mnist-sample-images-idx3-ubyte.gz": "e25c364203adfc3370742a8c92ec1c2cef838c70d06dfcf2f3bda04c46a495e5",
     "mnist-sample-labels-idx1-ubyte.gz": "e63e53e1fa87a05d22ff2b63bb1f2c1de160603d6654ea2ec39091297b918bcd",
 }
-
-_GZIP_MAGIC = b"\x1f\x8b"
-_UBYTE = 0x08  # the IDX type code of unsigned bytes, the only type MNIST uses
-
-
-# ----------------------------------------------------------------------------- IDX files
-
-
-def read_idx(path):
-    """Read an IDX file, gzip-compressed or raw, into a uint8 array.
-
-    Compression is detected from the first two bytes (gzip's ``1f 8b``), not
-    from the name: renamed and re-compressed copies are common. The layout is
-    two zero bytes, a type code (``0x08``: unsigned byte), the number of
-    dimensions, one big-endian uint32 per dimension, then exactly prod(dims)
-    bytes. Anything else raises :class:`~tinynode.errors.DataError` naming the file.
-    """
-    path = os.fspath(path)
-
-    def damaged(problem):
-        return DataError(
-            f"{path}: {problem}. The file is damaged or is not an MNIST-format (IDX) "
-            "file: delete it and download it again."
-        )
-
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e}") from None
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:  # truncated or corrupt gzip stream
-            raise damaged(f"broken gzip data ({e})") from None
-    if len(data) < 4 or data[:2] != b"\0\0":
-        raise damaged(f"bad magic number {data[:4].hex(' ')!r} (an IDX file starts with 00 00 08 <ndim>)")
-    if data[2] != _UBYTE:
-        raise damaged(f"type code 0x{data[2]:02x} is not 0x08 (unsigned byte), the type MNIST uses")
-    ndim, header = data[3], 4 + 4 * data[3]
-    if ndim == 0 or len(data) < header:
-        raise damaged(f"bad header: {ndim} dimensions declared in a file of {len(data)} bytes")
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    need, have = math.prod(dims), len(data) - header
-    if have != need:
-        what = "truncated" if have < need else "extra bytes after the data"
-        raise damaged(f"{what}: shape {dims} needs {need} data bytes, found {have}")
-    return np.frombuffer(data, np.uint8, offset=header).reshape(dims).copy()  # copy: writable
-
-
-def write_idx(path, array):
-    """Write a uint8 array as an IDX file (atomically), gzip-compressed if ``path`` ends in ``.gz``.
-
-    The gzip timestamp is fixed (mtime=0), so the same array always gives the
-    same bytes: that is what lets the bundled sample be checked by SHA-256.
-    """
-    array = np.ascontiguousarray(array)
-    if array.dtype != np.uint8 or not 1 <= array.ndim <= 255:
-        raise ArgumentError(
-            f"write_idx writes uint8 arrays of 1 to 255 dimensions, got {array.dtype} with shape {array.shape}"
-        )
-    data = bytes([0, 0, _UBYTE, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + array.tobytes()
-    if os.fspath(path).endswith(".gz"):
-        data = gzip.compress(data, compresslevel=9, mtime=0)
-    with atomic_file(path) as f:
-        f.write(data)
-
 
 # ----------------------------------------------------------------------------- downloads
 
@@ -198,7 +133,7 @@ def download_file(url, path, sha256, timeout=None):
         raise DataError(f"could not download {url}: {e}") from None
 
 
-def _fetch(name, filename, directory, mirrors):
+def _fetch(name, filename, directory, mirrors, quiet):
     """Download one file of dataset ``name`` into ``directory`` from the first mirror that works."""
     sha256 = CHECKSUMS[name].get(filename)
     if sha256 is None:
@@ -208,6 +143,10 @@ def _fetch(name, filename, directory, mirrors):
         )
     failures = []
     for base in mirrors:
+        if not quiet:
+            print(
+                f"tinynode: downloading {base.rstrip('/')}/{filename} (--offline to skip)", file=sys.stderr, flush=True
+            )
         try:
             download_file(base.rstrip("/") + "/" + filename, os.path.join(directory, filename), sha256)
             return
@@ -220,16 +159,28 @@ def _fetch(name, filename, directory, mirrors):
 
 
 def _find_files(directory, split):
-    """The (images, labels) paths of ``split`` in ``directory``, or None if either is missing."""
+    """The (images, labels) paths of ``split`` in ``directory``; None if neither is there, and a
+    DataError naming the missing one if only one is (a typo would otherwise go unnoticed)."""
     paths = []
     for stem in FILES[split]:
         candidates = [os.path.join(directory, stem + suffix) for suffix in (".gz", "")]
         paths += [p for p in candidates if os.path.isfile(p)][:1]  # prefer the .gz
-    return paths if len(paths) == 2 else None
+    if len(paths) == 1:
+        missing = [stem for stem in FILES[split] if not os.path.basename(paths[0]).startswith(stem)][0]
+        raise DataError(
+            f"{directory} has {os.path.basename(paths[0])} but not {missing}(.gz): the {split} split needs both "
+            "(check the file names)"
+        )
+    return paths or None
 
 
-def _read_pair(images_path, labels_path):
-    """Read an images file and a labels file and check that they belong together."""
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _read_pair(images_path, labels_path, origin):
+    """Read an images file and a labels file, check that they belong together; also their source record."""
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != (len(images),):
         raise DataError(
@@ -237,7 +188,13 @@ def _read_pair(images_path, labels_path):
             f"{images.shape} and {labels.shape}, expected (N, 28, 28) and (N,). "
             "Check that the files are not swapped or mixed from two datasets."
         )
-    return images, labels
+    if labels.size and labels.max() >= 10:
+        raise DataError(
+            f"{labels_path} holds labels up to {labels.max()}, but MNIST-format labels are the classes 0-9: "
+            "it is not a labels file of this dataset"
+        )
+    files = {os.path.basename(os.fspath(p)): _sha256(p) for p in (images_path, labels_path)}
+    return images, labels, {"origin": origin, "files": files, "images": len(labels)}
 
 
 def load_sample():
@@ -246,10 +203,20 @@ def load_sample():
     About 0.8 MB inside the package, enough for the Lux tutorial (which uses
     1,500 images) with no download. Provenance: ``tinynode/datasets/README.md``.
     """
-    return _read_pair(*(SAMPLE_DIR / f for f in SAMPLE_FILES))
+    return _read_pair(*(SAMPLE_DIR / f for f in SAMPLE_FILES), "the bundled sample")[:2]
 
 
-def load_mnist(name="mnist", split="train", data_dir=None, download=True, subset=None, quiet=False, mirrors=None):
+def load_mnist(
+    name="mnist",
+    split="train",
+    data_dir=None,
+    download=True,
+    subset=None,
+    quiet=False,
+    mirrors=None,
+    *,
+    with_source=False,
+):
     """Load MNIST or Fashion-MNIST: ``(images, labels)``, uint8 arrays of shapes (N, 28, 28) and (N,).
 
     ``name`` is ``"mnist"`` or ``"fashion-mnist"``; ``split`` is ``"train"``
@@ -266,7 +233,14 @@ def load_mnist(name="mnist", split="train", data_dir=None, download=True, subset
        (:func:`load_sample`), with a one-line notice on stderr unless ``quiet``.
 
     ``subset=N`` keeps the first N images. When nothing can serve the request,
-    :class:`~tinynode.errors.DataError` says where it looked and what to do.
+    :class:`~tinynode.errors.DataError` says where it looked and what to do; a
+    directory named by ``data_dir`` or ``TINYNODE_DATA`` that lacks the files
+    is an error too (no silent fallback to the sample). With
+    ``with_source=True`` it returns ``(images, labels, source)``, ``source``
+    recording where the data came from: the dataset, the split, the
+    directory (or the bundled sample), each file's SHA-256, the number of
+    images and the subset (what a checkpoint keeps, so that ``--resume`` and
+    ``eval`` can check they see the same images).
     """
     if name not in CHECKSUMS:
         raise ArgumentError(f"unknown dataset {name!r}; choose one of {sorted(CHECKSUMS)}")
@@ -274,8 +248,11 @@ def load_mnist(name="mnist", split="train", data_dir=None, download=True, subset
         raise ArgumentError(f"split must be 'train' or 'test', got {split!r}")
     if subset is not None and (not isinstance(subset, (int, np.integer)) or subset < 1):
         raise ArgumentError(f"subset must be a positive integer (a number of images), got {subset!r}")
-    images, labels = _locate_and_load(name, split, data_dir, download, quiet, mirrors)
-    return (images, labels) if subset is None else (images[:subset], labels[:subset])
+    images, labels, source = _locate_and_load(name, split, data_dir, download, quiet, mirrors)
+    source = {"dataset": name, "split": split, **source, "subset": subset}
+    if subset is not None:
+        images, labels = images[:subset], labels[:subset]
+    return (images, labels, source) if with_source else (images, labels)
 
 
 def _locate_and_load(name, split, data_dir, download, quiet, mirrors):
@@ -292,17 +269,29 @@ def _locate_and_load(name, split, data_dir, download, quiet, mirrors):
     for directory in places:
         paths = _find_files(directory, split)
         if paths:
-            return _read_pair(*paths)
+            return _read_pair(*paths, directory)
+    if user_dir:
+        raise DataError(
+            f"{user_dir} (given as {'data_dir' if data_dir is not None else 'TINYNODE_DATA'}) has no {name} {split} "
+            f"files ({FILES[split][0]}(.gz) and {FILES[split][1]}(.gz), there or in {name}/): check the directory"
+        )
 
     problem = f"not found in {', '.join(places)}"
-    if download:
+    failed_at = os.path.join(cache, ".download-failed")  # a failed download is not retried for an hour
+    recent = os.path.isfile(failed_at) and time.time() - os.path.getmtime(failed_at) < RETRY_AFTER
+    if download and recent and mirrors is None:
+        problem += f", and the download failed less than an hour ago (delete {failed_at} to retry now)"
+    elif download:
         try:
             for stem in FILES[split]:
                 if not os.path.isfile(os.path.join(cache, stem + ".gz")):
-                    _fetch(name, stem + ".gz", cache, MIRRORS[name] if mirrors is None else mirrors)
-            return _read_pair(*(os.path.join(cache, stem + ".gz") for stem in FILES[split]))
+                    _fetch(name, stem + ".gz", cache, MIRRORS[name] if mirrors is None else mirrors, quiet)
+            return _read_pair(*(os.path.join(cache, stem + ".gz") for stem in FILES[split]), cache)
         except DataError as e:
             problem += f", and the download failed ({e})"
+            if mirrors is None:  # the real mirrors (tests pass their own)
+                with atomic_file(failed_at) as f:
+                    f.write(str(e).encode("utf-8"))
     else:
         problem += ", and downloading is off (download=False)"
 
@@ -317,7 +306,7 @@ def _locate_and_load(name, split, data_dir, download, quiet, mirrors):
                 f"was {problem}. For all 60,000 images, {how}.",
                 file=sys.stderr,
             )
-        return load_sample()
+        return _read_pair(*(SAMPLE_DIR / f for f in SAMPLE_FILES), "the bundled sample")
     raise DataError(
         f"{name} {split} split: {problem}. To use it, {how}"
         + (" (Debian: apt install dataset-fashion-mnist)." if name == "fashion-mnist" else ".")
@@ -340,12 +329,23 @@ class DataLoader:
     """
 
     def __init__(self, images, labels, batch_size=128, shuffle=False, seed=0, drop_last=False, xp=np):
+        if not (hasattr(images, "shape") and hasattr(labels, "shape")):
+            raise ArgumentError(
+                f"DataLoader needs arrays (as load_mnist returns), got {type(images).__name__} and "
+                f"{type(labels).__name__}"
+            )
         if len(images) != len(labels):
             raise ShapeError(f"{len(images)} images but {len(labels)} labels")
         if images.dtype != np.uint8:
             raise ArgumentError(
                 f"DataLoader expects uint8 pixels (0-255) as load_mnist returns, got "
                 f"{images.dtype}; it scales them to [0, 1] itself"
+            )
+        host_labels = backend.to_host(labels)
+        if host_labels.dtype.kind not in "iu" or host_labels.ndim != 1 or (host_labels.size and host_labels.min() < 0):
+            raise ArgumentError(
+                f"labels must be a 1-D array of non-negative integer classes, got {host_labels.dtype} of shape "
+                f"{host_labels.shape}" + (f" with minimum {host_labels.min()}" if host_labels.size else "")
             )
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")

@@ -9,16 +9,19 @@ Labels come either as integer classes, shape ``(batch,)``, or as one-hot (or
 any soft) targets with the logits' shape.
 """
 
-from .backend import array_module, item
-from .errors import ShapeError
+from .backend import array_module, item, to_host
+from .errors import ArgumentError, ShapeError
 
 __all__ = ["log_softmax", "logit_cross_entropy", "logit_cross_entropy_grad", "accuracy", "one_hot"]
 
 
 def _is_class_labels(logits, labels):
+    if not hasattr(labels, "dtype"):
+        raise ArgumentError(f"labels must be an array (integer classes or targets), got {type(labels).__name__}")
     if labels.ndim == logits.ndim - 1 and labels.dtype.kind in "iu":
         if labels.shape != logits.shape[:-1]:
             raise ShapeError(f"class labels of shape {labels.shape} do not match logits {logits.shape}")
+        _check_classes(labels, logits.shape[-1])
         return True
     if labels.shape == logits.shape:
         return False
@@ -28,9 +31,25 @@ def _is_class_labels(logits, labels):
     )
 
 
+def _check_classes(labels, classes):
+    """Every class label in ``0..classes-1`` (one reduction and one sync; a label of -1 would
+    otherwise silently pick the last class, and 10 crash deep inside NumPy)."""
+    xp = array_module(labels)
+    if labels.size and item(xp.logical_or(labels < 0, labels >= classes).any()):
+        bad = _as_list(labels[xp.logical_or(labels < 0, labels >= classes)][:5])
+        raise ArgumentError(
+            f"labels must be classes 0..{classes - 1} for logits with {classes} columns, got {bad}; "
+            "check the labels file or the number of outputs of the model"
+        )
+
+
 def _check_logits(logits):
     if logits.ndim != 2:
         raise ShapeError(f"logits must have shape (batch, classes), got {logits.shape}")
+
+
+def _as_list(a):
+    return to_host(a).tolist()
 
 
 def one_hot(labels, num_classes, dtype="float32"):

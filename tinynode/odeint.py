@@ -114,6 +114,7 @@ def solve(
     xp, shape, dtype = array_module(y0), y0.shape, y0.dtype
     y_flat = xp.ascontiguousarray(y0).reshape(-1)
     norm = ErrorNorm(*flat_tolerances(rtol, atol, y0), y_flat.size, dtype, xp)
+    dt0 = check_dt0(dt0, t0, t1)
     saver = _Saver(tableau, y_flat, t0, t1, saveat, save_start, dense, shape)
     _, stats = integrate(
         bind(f, params, shape, dtype),
@@ -122,7 +123,7 @@ def solve(
         solver=tableau,
         controller=controller,
         norm=norm,
-        dt0=check_dt0(dt0),
+        dt0=dt0,
         max_steps=check_max_steps(max_steps),
         on_step=saver.on_step,
     )
@@ -211,7 +212,8 @@ def check_span(tspan):
     return t0, t1
 
 
-def check_dt0(dt0):
+def check_dt0(dt0, t0=0.0, t1=1.0):
+    """The first step as a float (None: chosen by the solver); it must be able to move t from t0."""
     if dt0 is None:
         return None
     try:
@@ -220,6 +222,12 @@ def check_dt0(dt0):
         raise ArgumentError(f"dt0 must be a number, got {dt0!r}") from None
     if not math.isfinite(value) or value == 0:
         raise ArgumentError(f"dt0 must be a non-zero finite number, got {dt0}")
+    smallest = 4 * math.ulp(max(abs(t0), abs(t1)))
+    if abs(value) <= smallest:
+        raise ArgumentError(
+            f"dt0 = {dt0} is too small to move t in ({t0}, {t1}) (float64 resolves steps above {smallest:.1e} "
+            "there); give a larger dt0, or leave it out to let the solver choose"
+        )
     return value
 
 
@@ -267,6 +275,8 @@ def flat_tolerances(rtol, atol, y0):
 
 
 def check_saveat(saveat, t0, t1, direction):
+    if np.asarray(saveat).dtype == bool:
+        raise ArgumentError(f"saveat must be a sequence of times, got {saveat!r}")
     try:
         times = np.atleast_1d(np.asarray(saveat, dtype=np.float64))
     except (TypeError, ValueError):

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import fused
 from .backend import array_module
-from .errors import DTypeError, ShapeError
+from .errors import ArgumentError, DTypeError, ShapeError
 
 __all__ = ["Adam", "SGD", "state_to_arrays", "state_from_arrays"]
 
@@ -27,6 +27,27 @@ def _check(params, grads):
         raise ShapeError(f"gradient shape {grads.shape} does not match parameters {params.shape}")
     if grads.dtype != params.dtype:
         raise DTypeError(f"gradient dtype {grads.dtype} does not match parameters {params.dtype}")
+
+
+def _number(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _rate(name, value):
+    """A finite positive float (a NaN or negative learning rate would only show up later as a NaN loss)."""
+    value = _number(name, value)
+    if not (math.isfinite(value) and value > 0):
+        raise ArgumentError(f"{name} must be a finite positive number, got {value}; the tutorial uses 0.001")
+    return value
+
+
+def _fraction(name, value):
+    value = _number(name, value)
+    if not 0 <= value < 1:
+        raise ArgumentError(f"{name} must lie in [0, 1), got {value}")
+    return value
 
 
 class Adam:
@@ -44,12 +65,8 @@ class Adam:
     """
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
-        if not lr > 0:
-            raise ValueError(f"Adam learning rate must be positive, got {lr}")
-        b1, b2 = betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"Adam betas must lie in [0, 1), got {betas}")
-        self.lr, self.betas, self.eps = float(lr), (float(b1), float(b2)), float(eps)
+        b1, b2 = _fraction("Adam beta1", betas[0]), _fraction("Adam beta2", betas[1])
+        self.lr, self.betas, self.eps = _rate("Adam learning rate lr", lr), (b1, b2), _rate("Adam eps", eps)
 
     def __repr__(self):
         return f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps})"
@@ -97,11 +114,7 @@ class SGD:
     """
 
     def __init__(self, lr=0.01, momentum=0.0):
-        if not lr > 0:
-            raise ValueError(f"SGD learning rate must be positive, got {lr}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"SGD momentum must lie in [0, 1), got {momentum}")
-        self.lr, self.momentum = float(lr), float(momentum)
+        self.lr, self.momentum = _rate("SGD learning rate lr", lr), _fraction("SGD momentum", momentum)
 
     def __repr__(self):
         return f"SGD(lr={self.lr}, momentum={self.momentum})"
