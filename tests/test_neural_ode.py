@@ -118,3 +118,14 @@ def test_neural_ode_options_are_keyword_only_and_checked():
         tn.NeuralODE(dynamics(), solver=tn.RK4())
     with pytest.raises(tn.ArgumentError, match="tspan"):
         tn.NeuralODE(dynamics(), (0.0, 0.0))
+
+
+def test_the_tutorial_model_can_be_widened_and_stepped_by_hand():
+    wide = tn.models.tutorial_model(hidden=32)
+    assert wide.num_params == 15700 + (20 * 32 + 32) + (32 * 32 + 32) + (32 * 20 + 20) + 210
+    rk4 = tn.models.tutorial_model(solver=tn.RK4(), dt0=0.25)
+    x = np.random.default_rng(0).random((3, 28, 28)).astype(np.float32)
+    rk4(rk4.init(0), x)
+    assert tn.models.find_neural_odes(rk4)[0].last_stats["forward"]["naccept"] == 4
+    with pytest.raises(tn.ArgumentError, match="cannot adapt its steps"):
+        tn.models.tutorial_model(solver=tn.RK4(), dt0=0.25, controller=tn.IController())

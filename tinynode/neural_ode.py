@@ -40,6 +40,12 @@ class NeuralODE(Layer):
         saveat: None (the layer returns ``y(t1)``) or the times it returns
             (stacked time-first, ``(len, *x.shape)``). For one-off trajectories
             (plots) use :meth:`solve`, which takes them per call.
+
+    After each call, ``last_stats`` holds the counts of the last pass:
+    ``{"forward": {"nf", "naccept", "nreject"}, "backward": {STATS_KEYS}}``
+    (:data:`tinynode.adjoints.STATS_KEYS`); ``counts`` keeps running totals
+    (``forward_nf``, ``backward_nvjp``, ``backward_nf``, ``solves``), which
+    :func:`tinynode.train.fit` resets every epoch.
     """
 
     def __init__(

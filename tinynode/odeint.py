@@ -180,6 +180,9 @@ def check_method(solver, controller, dt0):
     if not tableau.adaptive:
         if dt0 is None:
             raise ArgumentError(f"{tableau!r} is a fixed-step method: give the step size with dt0=")
+        if controller is not None and not isinstance(controller, ConstantStepSize):
+            raise ArgumentError(f"{tableau!r} has no error estimate, so {controller!r} cannot adapt its steps: "
+                                "leave controller out (it keeps dt0)")  # fmt: skip
         return tableau, ConstantStepSize()
     if controller is None:
         return tableau, PIController()
