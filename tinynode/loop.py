@@ -59,8 +59,8 @@ def integrate(
     xp, s = array_module(y0), solver.stages
     direction = 1.0 if t1 > t0 else -1.0
     stops = _stop_times(tstops, t0, t1)
-    B = xp.empty((s + 1, y0.size), dtype=y0.dtype)  # the step's table [y_n, k_1, ..., k_s]
-    y_new, stage = xp.empty_like(y0), xp.empty_like(y0)
+    work = xp.empty((s + 3, y0.size), dtype=y0.dtype)  # one allocation for all the solve's state rows:
+    B, y_new, stage = work[: s + 1], work[s + 1], work[s + 2]  # the step's table [y_n, k_1..k_s], y_n+1, Y_i
     B[0] = y0
     field.into(t0, B[0], B[1])
     _check_start(B, t0)

@@ -36,7 +36,7 @@ def rk_step(field: BoundField, tableau: Tableau, t: float, h: float, B, y_new, s
         B: the ``(s + 1, n)`` table ``[y_n, k_1, ..., k_s]``. On entry row 0
             holds ``y_n`` and row 1 ``k_1 = f(t, y_n)``; the step fills rows 2..s.
         y_new: receives ``y_n+1``.
-        stage: scratch for the stage inputs ``Y_i``.
+        stage: scratch for the stage inputs ``Y_i``; it receives the error estimate.
     """
     xp = array_module(B)
     s = tableau.stages
@@ -51,4 +51,4 @@ def rk_step(field: BoundField, tableau: Tableau, t: float, h: float, B, y_new, s
         xp.dot(W[s], B, out=y_new)  # y_n+1 = y_n + h sum_i b_i k_i
     if not tableau.adaptive:
         return None
-    return xp.dot(W[s + 1], B)  # err = h sum_i e_i k_i
+    return xp.dot(W[s + 1], B, out=stage)  # err = h sum_i e_i k_i (into stage: free by now)
