@@ -477,22 +477,25 @@ def test_shuffling_is_a_new_permutation_each_epoch_and_deterministic(xp):
     def epochs(loader, k):
         return [np.concatenate([to_numpy(y) for _, y in loader]).tolist() for _ in range(k)]
 
-    first = epochs(data.DataLoader(images, labels, batch_size=8, shuffle=True, seed=3, xp=xp), 3)
+    first = epochs(data.DataLoader(images, labels, classes=256, batch_size=8, shuffle=True, seed=3, xp=xp), 3)
     assert all(sorted(e) == list(range(50)) for e in first)  # each sample once per epoch
     assert len({tuple(e) for e in first}) == 3 and first[0] != list(range(50))
-    assert epochs(data.DataLoader(images, labels, batch_size=8, shuffle=True, seed=3, xp=xp), 3) == first
-    assert epochs(data.DataLoader(images, labels, batch_size=8, shuffle=True, seed=4, xp=xp), 1)[0] != first[0]
-    resumed = data.DataLoader(images, labels, batch_size=8, shuffle=True, seed=3, xp=xp)
+    assert epochs(data.DataLoader(images, labels, classes=256, batch_size=8, shuffle=True, seed=3, xp=xp), 3) == first
+    assert (
+        epochs(data.DataLoader(images, labels, classes=256, batch_size=8, shuffle=True, seed=4, xp=xp), 1)[0]
+        != first[0]
+    )
+    resumed = data.DataLoader(images, labels, classes=256, batch_size=8, shuffle=True, seed=3, xp=xp)
     resumed.epoch = 2
     assert epochs(resumed, 1)[0] == first[2] and resumed.epoch == 3
-    plain = data.DataLoader(images, labels, batch_size=8)
+    plain = data.DataLoader(images, labels, classes=256, batch_size=8)
     assert epochs(plain, 2) == [list(range(50))] * 2
 
 
 def test_images_and_labels_travel_together():
     images, _ = small_set(30)
     labels = images[:, 0, 0].copy()  # each label is the image's first pixel
-    for x, y in data.DataLoader(images, labels, batch_size=7, shuffle=True, seed=1):
+    for x, y in data.DataLoader(images, labels, classes=256, batch_size=7, shuffle=True, seed=1):
         np.testing.assert_allclose(x[:, 0, 0] * 255, y, atol=1e-3)
 
 

@@ -200,6 +200,7 @@ def test_library_bad_values_name_themselves():
         (lambda: tn.logit_cross_entropy(np.zeros((2, 10)), np.array([-1, 3])), "classes 0..9"),
         (lambda: tn.logit_cross_entropy(np.zeros((2, 10)), np.array([10, 3])), "got [10]"),
         (lambda: data.DataLoader(np.zeros((2, 28, 28), np.uint8), np.array([0.5, 1.0])), "integer classes"),
+        (lambda: data.DataLoader(np.zeros((2, 28, 28), np.uint8), np.array([3, 10])), "classes 0..9, got int64"),
         (lambda: data.DataLoader([[0]], [0]), "needs arrays"),
     ]
     for call, match in cases:
@@ -268,3 +269,17 @@ def test_random_command_lines_run_or_are_refused_in_one_line(flags, draw):
     assert rc in (0, 2), (argv, err.getvalue())
     if rc == 2:
         assert err.getvalue().startswith("tinynode: ") and err.getvalue().count("\n") == 1, (argv, err.getvalue())
+
+
+def test_more_library_misuse_is_named():
+    layer = tn.nn.Dense(3, 2)
+    cases = [
+        (lambda: layer.init("seven"), tn.ArgumentError, "a seed"),
+        (lambda: layer.init(0, np.int32), tn.DTypeError, "float32 or float64"),
+        (lambda: tn.solve("f", np.ones(2), (0, 1)), tn.ArgumentError, "callable"),
+        (lambda: save_checkpoint(".", layer.init(0), architecture=architecture_of(layer)), CheckpointError,
+         "is a directory"),
+    ]  # fmt: skip
+    for call, error, match in cases:
+        with pytest.raises(error, match=match):
+            call()

@@ -38,8 +38,13 @@ def save_checkpoint(path, params, opt_state=None, *, architecture, meta=None):
         arrays[f"opt_{key}"] = to_host(value)
     document = {"format": "tinynode-checkpoint-1", "version": __version__, "architecture": architecture, **(meta or {})}
     arrays["meta"] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
-    with atomic_file(path) as f:
-        np.savez(f, **arrays)
+    if os.path.isdir(path):
+        raise CheckpointError(f"cannot save a checkpoint to {path}: it is a directory; give a file name")
+    try:
+        with atomic_file(path) as f:
+            np.savez(f, **arrays)
+    except OSError as e:
+        raise CheckpointError(f"cannot save a checkpoint to {path}: {e}") from None
 
 
 def load_checkpoint(path, architecture=None):

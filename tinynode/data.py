@@ -322,13 +322,15 @@ class DataLoader:
     The uint8 images are kept as they are (a quarter of the float32 size) and
     scaled per batch. With ``xp`` set to ``cupy`` (or ``"gpu"``) the whole
     dataset is copied to the device once, here, and batches are made there.
-    The last partial batch is kept unless ``drop_last``. With ``shuffle``, each
+    The labels are checked here, where they enter: integer classes ``0..classes-1``
+    (a GPU loss does not re-check them, which would cost a synchronisation per
+    batch). The last partial batch is kept unless ``drop_last``. With ``shuffle``, each
     pass over the data (an epoch, counted in ``self.epoch``) uses a new
     permutation drawn from ``(seed, epoch)``: the same seed gives the same
     sequence of epochs, and setting ``epoch`` resumes it.
     """
 
-    def __init__(self, images, labels, batch_size=128, shuffle=False, seed=0, drop_last=False, xp=np):
+    def __init__(self, images, labels, batch_size=128, shuffle=False, seed=0, drop_last=False, xp=np, classes=10):
         if not (hasattr(images, "shape") and hasattr(labels, "shape")):
             raise ArgumentError(
                 f"DataLoader needs arrays (as load_mnist returns), got {type(images).__name__} and "
@@ -342,10 +344,11 @@ class DataLoader:
                 f"{images.dtype}; it scales them to [0, 1] itself"
             )
         host_labels = backend.to_host(labels)
-        if host_labels.dtype.kind not in "iu" or host_labels.ndim != 1 or (host_labels.size and host_labels.min() < 0):
+        bad = host_labels.size and (host_labels.min() < 0 or host_labels.max() >= classes)
+        if host_labels.dtype.kind not in "iu" or host_labels.ndim != 1 or bad:
             raise ArgumentError(
-                f"labels must be a 1-D array of non-negative integer classes, got {host_labels.dtype} of shape "
-                f"{host_labels.shape}" + (f" with minimum {host_labels.min()}" if host_labels.size else "")
+                f"labels must be a 1-D array of integer classes 0..{classes - 1}, got {host_labels.dtype} of shape "
+                f"{host_labels.shape}" + (f" in {host_labels.min()}..{host_labels.max()}" if host_labels.size else "")
             )
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")

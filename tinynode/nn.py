@@ -25,99 +25,14 @@ ten lines (docs/layers.md).
 """
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
+from .activations import ACTIVATIONS, Activation
 from .backend import array_module
 from .errors import ArgumentError, DTypeError, ShapeError
 
 __all__ = ["Layer", "Dense", "Flatten", "Chain", "Activation", "ACTIVATIONS", "dense_vjp", "check_params"]
-
-
-# ---------------------------------------------------------------------------
-# Activations: each function and its derivative, written once. The derivative
-# is expressed through the OUTPUT y = act(z), so the forward pass only keeps y:
-#   tanh' = 1 - y^2,  sigmoid' = y (1 - y),  relu' = [y > 0],
-#   softplus' = sigmoid(z) = 1 - exp(-y).
-# The GPU kernels of tinynode.fused are tested against these definitions.
-# ---------------------------------------------------------------------------
-
-
-def _identity(xp, z):
-    return z
-
-
-def _tanh(xp, z):
-    return xp.tanh(z, out=z)
-
-
-def _sigmoid(xp, z):
-    # 1 / (1 + exp(-z)), written as 0.5 * (1 + tanh(z / 2)): no overflow for large |z|.
-    z *= 0.5
-    xp.tanh(z, out=z)
-    z += 1
-    z *= 0.5
-    return z
-
-
-def _relu(xp, z):
-    return xp.maximum(z, 0, out=z)
-
-
-def _softplus(xp, z):
-    # log(1 + exp(z)) = logaddexp(0, z), stable for large |z|.
-    return xp.logaddexp(0, z, out=z)
-
-
-def _identity_vjp(xp, y, gy):
-    return gy
-
-
-def _tanh_vjp(xp, y, gy):
-    gz = y * y
-    xp.subtract(1, gz, out=gz)
-    gz *= gy
-    return gz
-
-
-def _sigmoid_vjp(xp, y, gy):
-    gz = 1 - y
-    gz *= y
-    gz *= gy
-    return gz
-
-
-def _relu_vjp(xp, y, gy):
-    return gy * (y > 0)
-
-
-def _softplus_vjp(xp, y, gy):
-    gz = xp.expm1(-y)  # -(1 - exp(-y)) = -sigmoid(z), accurate when y is tiny
-    gz *= gy
-    xp.negative(gz, out=gz)
-    return gz
-
-
-class Activation(NamedTuple):
-    """An activation: ``forward(xp, z)`` overwrites ``z`` with ``act(z)`` and returns it;
-    ``vjp(xp, y, gy)`` returns ``gy * act'(z)`` from the output ``y = act(z)``."""
-
-    name: str
-    forward: object
-    vjp: object
-
-
-ACTIVATIONS = {
-    a.name: a
-    for a in (
-        Activation("identity", _identity, _identity_vjp),
-        Activation("tanh", _tanh, _tanh_vjp),
-        Activation("sigmoid", _sigmoid, _sigmoid_vjp),
-        Activation("relu", _relu, _relu_vjp),
-        Activation("softplus", _softplus, _softplus_vjp),
-    )
-}
 
 
 def dense_vjp(gz, x, w, gw=None, gb=None, *, need_gx=True, ones=None, out=None):
@@ -144,7 +59,19 @@ def dense_vjp(gz, x, w, gw=None, gb=None, *, need_gx=True, ones=None, out=None):
 def _rng(seed_or_rng):
     if isinstance(seed_or_rng, np.random.Generator):
         return seed_or_rng
+    if isinstance(seed_or_rng, bool) or not isinstance(seed_or_rng, (int, np.integer)) or seed_or_rng < 0:
+        raise ArgumentError(f"init needs a seed (a non-negative integer) or a numpy Generator, got {seed_or_rng!r}")
     return np.random.default_rng(seed_or_rng)
+
+
+def _float_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise DTypeError(f"parameters are float32 or float64, got {dtype}")
+    return dtype
 
 
 def check_params(layer, params):
@@ -195,7 +122,7 @@ class Layer:
     def init(self, seed_or_rng=0, dtype=np.float32):
         """A fresh flat parameter vector, each parameter from ``initial_value`` (deterministic for a seed)."""
         rng = _rng(seed_or_rng)
-        params = np.zeros(self.num_params, dtype=dtype)
+        params = np.zeros(self.num_params, dtype=_float_dtype(dtype))
         for name, view in self.unflatten(params).items():
             view[...] = self.initial_value(name, view.shape, rng)
         return params

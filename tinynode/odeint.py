@@ -21,7 +21,7 @@ from .dense import DenseOutput, interpolate
 from .errors import ArgumentError, DTypeError, ShapeError
 from .loop import integrate
 from .norms import ErrorNorm
-from .protocol import bind
+from .protocol import BoundField, bind
 
 __all__ = ["solve", "Solution", "DEFAULTS"]
 
@@ -108,6 +108,8 @@ def solve(
         (``MaxStepsExceeded``, ``StepSizeUnderflow``, ``NonFiniteError``) whose
         message names the time reached and what to try.
     """
+    if not (callable(f) or isinstance(f, BoundField)):
+        raise ArgumentError(f"f must be a vector field, a callable f(t, y, params); got {f!r}")
     tableau, controller = check_method(solver, controller, dt0)
     check_state(y0)
     t0, t1 = check_span(tspan)
