@@ -97,7 +97,7 @@ def test_eval_of_another_architecture_or_damaged_file(capsys, tmp_path):
     assert "different architecture" in capsys.readouterr().err
     (tmp_path / "bad.npz").write_bytes(b"garbage")
     assert cli.main(["eval", "bad.npz", "--offline"]) == 2
-    assert "not a readable tinynode checkpoint" in capsys.readouterr().err
+    assert "not an .npz archive" in capsys.readouterr().err
 
 
 def test_ctrl_c_saves_a_checkpoint(capsys, monkeypatch):

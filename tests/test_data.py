@@ -574,3 +574,12 @@ def test_a_failed_download_is_not_retried_for_an_hour(server, monkeypatch, capsy
     assert len(data.load_mnist()[0]) == 5000
     assert len(requests) == first  # no second wait on a network that just failed
     assert "failed less than an hour ago" in capsys.readouterr().err
+
+
+def test_an_explicit_directory_is_the_only_place_searched(tmp_path, monkeypatch):
+    fake_mnist(tmp_path / "system", 3)
+    monkeypatch.setattr(data, "SYSTEM_DIRS", {"mnist": [str(tmp_path / "system")]})
+    assert len(data.load_mnist(download=False)[0]) == 3  # found in the system directory
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(DataError, match="given as data_dir"):  # not silently the system's copy
+        data.load_mnist(data_dir=tmp_path / "mine", download=False)

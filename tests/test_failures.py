@@ -67,6 +67,7 @@ BAD_FLAGS = [
     (["--save", "missing-dir/x.npz"], "does not exist"),
     (["--save", "."], "is a directory"),
     (["--resume", "nothing.npz"], "no such checkpoint file"),
+    (["--history", "/proc/h.json"], "cannot write in /proc"),  # writable by its mode bits, not in fact
 ]
 
 

@@ -59,6 +59,8 @@ def load_checkpoint(path, architecture=None):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"no checkpoint at {path}" + (" (it is a directory)" if os.path.isdir(path) else ""))
+    if not zipfile.is_zipfile(path):  # (np.load would try other formats, pickle among them, and say so)
+        raise CheckpointError(f"{path} is not a tinynode checkpoint: not an .npz archive (damaged, or another file)")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {key: f[key] for key in f.files}

@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors as tinynode errors: one line on stderr, exit code 2 (:func:`main`)."""
 
     def error(self, message):
-        raise ArgumentError(f"{message} (see tinynode {self.prog.split()[-1]} --help)")
+        raise ArgumentError(f"{message} (see {self.prog} --help)")
 
 
 def _ci():

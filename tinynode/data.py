@@ -225,7 +225,7 @@ def load_mnist(
 
     1. ``data_dir``, or else the directory in the ``TINYNODE_DATA`` environment
        variable: first its ``<name>/`` subdirectory, then the directory itself;
-    2. system directories (:data:`SYSTEM_DIRS`, e.g. Debian's Fashion-MNIST);
+    2. (only when neither is set) system directories (:data:`SYSTEM_DIRS`, e.g. Debian's Fashion-MNIST);
     3. the cache, :func:`cache_dir` (``~/.cache/tinynode/<name>/``);
     4. a download from :data:`MIRRORS` (or ``mirrors``) into the cache, each
        file checked by SHA-256 (skipped when ``download=False``);
@@ -263,9 +263,9 @@ def _locate_and_load(name, split, data_dir, download, quiet, mirrors):
         if not os.path.isdir(user_dir):
             given = "data_dir" if data_dir is not None else "the TINYNODE_DATA environment variable"
             raise DataError(f"{given} names {user_dir!r}, which is not a directory")
-        places += [os.path.join(user_dir, name), os.fspath(user_dir)]
+        places += [os.path.join(user_dir, name), os.fspath(user_dir)]  # there only: the user chose it
     cache = cache_dir(name)
-    places += SYSTEM_DIRS.get(name, []) + [cache]
+    places += [] if user_dir else SYSTEM_DIRS.get(name, []) + [cache]
     for directory in places:
         paths = _find_files(directory, split)
         if paths:

@@ -13,6 +13,7 @@ refused before anything is trained.
 
 import math
 import os
+import tempfile
 
 from .adjoints import SENSEALGS
 from .controllers import IController, PIController
@@ -87,6 +88,10 @@ def _check_writable(flag, path):
         raise ArgumentError(f"{flag} {path}: the directory {directory} is not writable")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise ArgumentError(f"{flag} {path} exists and is not writable")
+    try:  # the real test (permissions, read-only or special file systems): make and remove a file there
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as e:
+        raise ArgumentError(f"{flag} {path}: cannot write in {directory} ({e.strerror})") from None
 
 
 def resume_options(args, meta, path):
