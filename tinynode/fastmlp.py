@@ -43,7 +43,8 @@ __all__ = ["dense_layers", "bind_mlp", "MLPField", "Linearization"]
 def dense_layers(layer):
     """``[(Dense, its parameter slice), ...]`` when ``layer`` is a Dense or a Chain of them, else None.
 
-    Only the library's own Dense qualifies (a subclass may change what it computes)."""
+    Only the library's own Dense qualifies (a subclass may change what it computes). This is
+    the layer's structure, not its parameters: :class:`~tinynode.VectorField` finds it once."""
     if type(layer) is Dense:
         return [(layer, slice(0, layer.num_params))]
     if type(layer) is not Chain or not all(type(sub) is Dense for sub in layer.layers):
@@ -51,16 +52,12 @@ def dense_layers(layer):
     return list(zip(layer.layers, layer.param_slices))
 
 
-def bind_mlp(layer, params, shape, dtype):
-    """An :class:`MLPField` for ``layer`` bound to ``params``, or None where the fast path does not apply."""
-    stack = dense_layers(layer)
-    if (
-        stack is None
-        or params is None
-        or len(shape) == 0
-        or shape[-1] != stack[0][0].in_features
-        or dtype != params.dtype
-    ):
+def bind_mlp(layer, stack, params, shape, dtype):
+    """An :class:`MLPField` for ``layer`` (of structure ``stack``, from :func:`dense_layers`) bound to
+    ``params``, or None where the fast path does not apply."""
+    if stack is None or params is None or len(shape) == 0 or shape[-1] != stack[0][0].in_features:
+        return None
+    if dtype != params.dtype:
         return None
     check_params(layer, params)
     return MLPField(stack, params, shape, dtype)
@@ -84,11 +81,17 @@ def _affine(dense, params, part):
     return _Affine(dense, views["weight"], views["bias"], w_part, b_part, dense.activation.forward)
 
 
-def _tile(b, rows):
-    """``b`` repeated over ``rows`` rows: added to a ``(rows, width)`` array in one flat pass."""
-    tile = array_module(b).empty((rows, b.shape[0]), dtype=b.dtype)
-    tile[...] = b
-    return tile
+def _tiles(biases, rows):
+    """Each bias repeated over ``rows`` rows (added to a ``(rows, width)`` array in one flat pass),
+    all in one allocation."""
+    memory = array_module(biases[0]).empty(rows * sum(b.shape[0] for b in biases), dtype=biases[0].dtype)
+    tiles, start = [], 0
+    for b in biases:
+        tile = memory[start : start + rows * b.shape[0]].reshape(rows, b.shape[0])
+        tile[...] = b
+        tiles.append(tile)
+        start += tile.size
+    return tiles
 
 
 class MLPField(BoundField):
@@ -105,7 +108,7 @@ class MLPField(BoundField):
         self.fuse = fused.enabled(xp)
         self.layers = [_affine(dense, params, part) for dense, part in stack]
         self._ones = {}  # rows -> a vector of ones (bias gradients as products: nn.dense_vjp)
-        self.tiles = None if self.fuse else [_tile(layer.b, self.rows) for layer in self.layers]
+        self.tiles = None if self.fuse else _tiles([layer.b for layer in self.layers], self.rows)
 
     # -- evaluation ---------------------------------------------------------------------
 

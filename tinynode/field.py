@@ -12,7 +12,7 @@ field with ``tinynode.testing.gradcheck(field, y, params, t=...)``.
 """
 
 from .errors import ArgumentError
-from .fastmlp import bind_mlp
+from .fastmlp import bind_mlp, dense_layers
 
 __all__ = ["VectorField"]
 
@@ -30,6 +30,7 @@ class VectorField:
         if not all(hasattr(layer, m) for m in ("forward", "backward", "num_params")):
             raise ArgumentError(f"VectorField needs a layer with forward, backward and num_params, got {layer!r}")
         self.layer = layer
+        self.mlp = dense_layers(layer)  # its structure, if it is a stack of Dense layers (tinynode.fastmlp)
 
     def __repr__(self):
         return f"VectorField({self.layer!r})"
@@ -53,4 +54,4 @@ class VectorField:
         """The fast form for one solve (:func:`tinynode.fastmlp.bind_mlp`), or None (use the protocol's)."""
         if type(self).__call__ is not VectorField.__call__ or type(self).vjp is not VectorField.vjp:
             return None  # a subclass that changes f or its VJP: the fast form would not follow it
-        return bind_mlp(self.layer, params, shape, dtype)
+        return bind_mlp(self.layer, self.mlp, params, shape, dtype)

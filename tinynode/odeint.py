@@ -10,6 +10,7 @@ The pieces it puts together, each in its own module:
 """
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -280,18 +281,16 @@ def flat_tolerances(rtol, atol, y0):
 
 
 def check_saveat(saveat, t0, t1, direction):
-    if np.asarray(saveat).dtype == bool:
-        raise ArgumentError(f"saveat must be a sequence of times, got {saveat!r}")
-    try:
-        times = np.atleast_1d(np.asarray(saveat, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise ArgumentError(f"saveat must be a sequence of numbers, got {saveat!r}") from None
-    if times.ndim != 1 or times.size == 0:
-        raise ArgumentError("saveat must be a non-empty 1-D sequence of times")
-    if not np.all(np.isfinite(times)):
-        raise ArgumentError(f"saveat must hold finite times, got {times.tolist()}")
-    if times.size > 1 and np.any(direction * np.diff(times) < 0):
+    """The save times as a list of floats: finite, ordered along the direction, within the span."""
+    items = saveat.tolist() if hasattr(saveat, "tolist") else saveat  # a NumPy/CuPy array, or a scalar in one
+    items = items if isinstance(items, (list, tuple)) else [items]
+    if not items or not all(isinstance(t, numbers.Real) and not isinstance(t, (bool, np.bool_)) for t in items):
+        raise ArgumentError(f"saveat must be a non-empty 1-D sequence of numbers (times), got {saveat!r}")
+    times = [float(t) for t in items]
+    if not all(math.isfinite(t) for t in times):
+        raise ArgumentError(f"saveat must hold finite times, got {times}")
+    if any(direction * (b - a) < 0 for a, b in zip(times, times[1:])):
         raise ArgumentError("saveat must be ordered along the direction of integration")
     if direction * (times[0] - t0) < 0 or direction * (times[-1] - t1) > 0:
         raise ArgumentError(f"saveat times must lie within tspan ({t0}, {t1})")
-    return times.tolist()
+    return times
