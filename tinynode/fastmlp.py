@@ -68,6 +68,7 @@ class _Affine(NamedTuple):
 
     dense: Dense
     w: object
+    w_t: object  # W^T, the view the forward product uses (made once per solve, not per evaluation)
     b: object
     w_part: slice
     b_part: slice
@@ -78,7 +79,8 @@ def _affine(dense, params, part):
     views = dense.unflatten(params[part])
     nw = views["weight"].size
     w_part, b_part = slice(part.start, part.start + nw), slice(part.start + nw, part.stop)
-    return _Affine(dense, views["weight"], views["bias"], w_part, b_part, dense.activation.forward)
+    w = views["weight"]
+    return _Affine(dense, w, w.T, views["bias"], w_part, b_part, dense.activation.forward)
 
 
 def _tiles(biases, rows):
@@ -122,7 +124,7 @@ class MLPField(BoundField):
         biases = None if self.fuse else biases
         xs = [x]
         for j, layer in enumerate(self.layers):
-            z = xp.dot(xs[-1], layer.w.T, out=out if j == last else None)  # z = x W^T
+            z = xp.dot(xs[-1], layer.w_t, out=out if j == last else None)  # z = x W^T
             if biases is None:  # on a GPU: one kernel for both lines below
                 fused.bias_activation(xp, z, layer.b, layer.dense.activation.name)
             else:
