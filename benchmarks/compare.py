@@ -467,8 +467,9 @@ def _merge_overhead(docs):
         merged = []
         for rows in groups.values():
             row = dict(rows[-1])
-            for v in values:
-                row[v] = statistics.median(r[v] for r in rows)
+            for v in values + ("overhead_untiled",):
+                if all(v in r for r in rows):
+                    row[v] = statistics.median(r[v] for r in rows)
             row["overhead_min"] = min(r["overhead"] for r in rows)
             row["overhead_max"] = max(r["overhead"] for r in rows)
             merged.append(row)

@@ -69,6 +69,15 @@ def bound_calls(field, params, y0):
     )
 
 
+def untiled_evaluation(field, params, y0):
+    """Issue 3's floor: the MLP fast path adding its biases by broadcasting, without tiles (in tinynode
+    before the redesign that was ``field(t, y, p)``; now ``field(t, y, p)`` is the layer's own path)."""
+    if hasattr(field, "bind"):
+        bound, x = field.bind(params, y0.shape, y0.dtype), y0.reshape(-1, y0.shape[-1])
+        return lambda: bound.forward(x, tiled=False)
+    return lambda: field(0.0, y0, params)
+
+
 def forward_row(field, params, y0, repeat, controller=None):
     def run():
         return tn.solve(field, y0, (0.0, 1.0), params, rtol=TOL, atol=TOL, saveat=[1.0], controller=controller)
@@ -78,11 +87,17 @@ def forward_row(field, params, y0, repeat, controller=None):
 
     evaluate = bound_calls(field, params, y0)[0]
 
+    untiled = untiled_evaluation(field, params, y0)
+
     def floor():  # nf bare evaluations, timed as one block like a solve
         for _ in range(nf):
             evaluate()
 
-    t_floor, t_run = interleaved_medians([floor, run], repeat)
+    def floor_untiled():
+        for _ in range(nf):
+            untiled()
+
+    t_floor, t_untiled, t_run = interleaved_medians([floor, floor_untiled, run], repeat)
     return {
         "batch": y0.shape[0],
         "nf": nf,
@@ -90,6 +105,7 @@ def forward_row(field, params, y0, repeat, controller=None):
         "eval_us": t_floor / nf * 1e6,
         "solve_us": t_run * 1e6,
         "overhead": t_run / t_floor,
+        "overhead_untiled": t_run / t_untiled,  # issue 3's measure
     }
 
 
