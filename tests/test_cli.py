@@ -81,8 +81,8 @@ def test_eval_scores_the_data_the_checkpoint_was_trained_on(capsys, monkeypatch)
     monkeypatch.delenv("CI")  # without CI=true the default would be all 5,000 images
     assert cli.main(["eval", "run.npz", "--offline"]) == 0
     assert "on 100 mnist images (holdout)" in capsys.readouterr().out  # the 10 % of the 1,000 trained on
-    assert cli.main(["eval", "run.npz", "--offline", "--subset", "2000"]) == 0  # an explicit choice wins
-    assert "on 200 mnist images (holdout)" in capsys.readouterr().out
+    assert cli.main(["eval", "run.npz", "--offline", "--subset", "2000"]) == 2  # its holdout would be other images
+    assert "was trained on the first 1000 images" in capsys.readouterr().err
 
 
 def test_eval_of_another_architecture_or_damaged_file(capsys, tmp_path):

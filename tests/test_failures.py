@@ -66,7 +66,7 @@ BAD_FLAGS = [
     (["--save", "x.npz", "--history", "x.npz"], "name the same file"),
     (["--save", "missing-dir/x.npz"], "does not exist"),
     (["--save", "."], "is a directory"),
-    (["--resume", "nothing.npz"], "no such checkpoint file"),
+    (["--resume", "nothing.npz"], "no checkpoint at nothing.npz"),
     (["--history", "/proc/h.json"], "cannot write in /proc"),  # writable by its mode bits, not in fact
 ]
 
@@ -284,3 +284,152 @@ def test_more_library_misuse_is_named():
     for call, error, match in cases:
         with pytest.raises(error, match=match):
             call()
+
+
+# -- found by a tester trying to break it (each once a traceback, a silent replacement or a wrong answer) --
+
+
+def test_an_existing_file_is_replaced_only_by_its_own_run(capsys):
+    train(capsys, "--epochs", "1", "--save", "a.npz", "--history", "a.json")
+    before = open("a.npz", "rb").read()
+    refused(capsys, "train", "--offline", "--epochs", "1", "--save", "a.npz", match="not this run's checkpoint")
+    refused(capsys, "train", "--offline", "--epochs", "1", "--save", "b.npz", "--history", "a.npz", match="not this")
+    refused(capsys, "train", "--offline", "--epochs", "1", "--history", "a.json", match="not this run's history")
+    open("labels.gz", "wb").write(b"someone's data")
+    refused(capsys, "train", "--offline", "--epochs", "1", "--save", "labels.gz", match="already exists")
+    assert open("a.npz", "rb").read() == before and open("labels.gz", "rb").read() == b"someone's data"
+    train(capsys, "--epochs", "2", "--resume", "a.npz", "--save", "a.npz", "--history", "a.json")  # its own: fine
+    assert load_checkpoint("a.npz")["meta"]["epoch"] == 2
+
+
+def test_a_second_interrupted_run_does_not_replace_the_first_ones_state(capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise TrainingInterrupted(1, 3)
+
+    monkeypatch.setattr(cli, "fit", interrupted)
+    assert run(capsys, "train", "--offline", "--seed", "1")[0] == 130
+    first = open("tinynode-interrupted.npz", "rb").read()
+    rc, _, err = run(capsys, "train", "--offline", "--seed", "2")
+    assert rc == 130 and "tinynode-interrupted-2.npz" in err
+    assert open("tinynode-interrupted.npz", "rb").read() == first
+
+
+def test_a_bad_checkpoint_is_refused_when_saved_not_only_when_loaded():
+    model = tn.models.tutorial_model()
+    save_checkpoint("good.npz", model.init(0), architecture=architecture_of(model))
+    before = open("good.npz", "rb").read()
+    for params, meta in ((np.full(16450, np.nan, np.float32), None), (model.init(0), {"note": object()})):
+        with pytest.raises(CheckpointError):
+            save_checkpoint("good.npz", params, architecture=architecture_of(model), meta=meta)
+    assert open("good.npz", "rb").read() == before
+
+
+EDITED = {
+    "a solver as a list": lambda m: {**m, "options": {**m["options"], "solver": ["tsit5"]}},
+    "data files as a list": lambda m: {**m, "data": {**m.get("data", {}), "files": ["x"]}},
+    "a subset that is true": lambda m: {**m, "training": {**m["training"], "subset": True}},
+    "a dataset as a list": lambda m: {**m, "training": {**m["training"], "dataset": ["mnist"]}},
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITED))
+def test_hand_edited_metadata_is_one_line_for_eval_and_resume(capsys, edit):
+    train(capsys, "--epochs", "1", "--save", "run.npz")
+    with np.load("run.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = EDITED[edit](json.loads(arrays["meta"].tobytes()))
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez("edited.npz", **arrays)
+    for argv in (("eval", "edited.npz", "--offline"), ("train", "--offline", "--resume", "edited.npz")):
+        rc, _, err = run(capsys, *argv)
+        assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+
+
+def test_deeply_nested_or_raw_metadata_is_a_checkpoint_error():
+    model = tn.models.tutorial_model()
+    _write("deep.npz", model.init(0), json.loads("[" * 50 + "]" * 50))
+    deep = np.frombuffer(("[" * 100_000 + "]" * 100_000).encode(), np.uint8)
+    np.savez("deeper.npz", params=model.init(0), meta=deep)
+    with zipfile.ZipFile("raw.npz", "w") as z:
+        z.writestr("meta", json.dumps(_good_meta(model)))
+    for name in ("deep.npz", "deeper.npz", "raw.npz"):
+        with pytest.raises(CheckpointError):
+            load_checkpoint(name)
+
+
+MORE_BAD_FLAGS = [
+    (["--history", "nohist/"], "is a directory"),
+    (["--save", "x\ny.npz"], "is not a usable path"),
+    (["--resume", ""], "is not a usable path"),
+    (["--data-dir", ""], "is not a usable path"),
+    (["--rtol", "1e-300"], "outside [1e-10, 1]"),
+    (["--atol", "1e300"], "outside [1e-10, 1]"),
+]
+
+
+@pytest.mark.parametrize("flags, match", MORE_BAD_FLAGS, ids=[repr(f) for f, _ in MORE_BAD_FLAGS])
+def test_more_bad_flags_are_refused_before_training(capsys, monkeypatch, flags, match):
+    monkeypatch.setattr(cli, "fit", lambda *a, **k: pytest.fail("training started"))
+    refused(capsys, "train", "--offline", *flags, match=match)
+
+
+def test_too_few_images_resuming_nothing_and_divergence_say_so(capsys, tmp_path):
+    _other_mnist("tiny", n=5)
+    refused(capsys, "train", "--offline", "--data-dir", "tiny", match="only 5 mnist images")
+    train(capsys, "--epochs", "2", "--save", "run.npz")
+    refused(capsys, "train", "--offline", "--resume", "run.npz", "--epochs", "2", match="would train nothing")
+    rc, _, err = run(capsys, "train", "--offline", "--quiet", "--lr", "1e38", "--epochs", "2")
+    assert rc == 1 and "training diverged" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_outside_training_is_one_line(capsys, monkeypatch):
+    train(capsys, "--epochs", "1", "--save", "run.npz")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "predict", interrupt)
+    rc, _, err = run(capsys, "eval", "run.npz", "--offline")
+    assert rc == 130 and err.splitlines()[-1] == "tinynode: interrupted" and "Traceback" not in err
+
+
+def test_more_library_bad_values_are_tinynode_errors():
+    dense = tn.nn.Dense(2, 2)
+    p = dense.init(0)
+    y, ctx = dense.forward(p, np.ones((3, 2), np.float32))
+    wrong_vjp = lambda x, gy: (5 * gy.sum() * np.ones_like(x),)  # noqa: E731
+    nan_vjp = lambda x, gy: (np.full_like(x, np.nan),)  # noqa: E731
+    cases = [
+        lambda: tn.nn.Dense(2, 3, ["tanh"]),
+        lambda: dense.backward(p, ctx, np.ones((3, 2))),  # float64 cotangent, float32 layer
+        lambda: tn.solve(
+            tn.VectorField(tn.nn.Dense(2, 3)), np.ones((1, 2)), (0, 1), tn.nn.Dense(2, 3).init(0, np.float64)
+        ),
+        lambda: tn.solve_with_vjp(tn.VectorField(dense), np.ones((1, 2), np.float32), {0, 1}, p),
+        lambda: tn.solve(lambda t, y, q: -y, np.ones(2), (0, 1), controller=tn.PIController),
+        lambda: tn.PIController(qmax=0),
+        lambda: tn.IController(safety="x"),
+        lambda: tn.solve(lambda t, y, q: -y, np.ones(2), (0, 1), dense=True)("a"),
+        lambda: tn.NeuralODE(tn.nn.Dense(2, 2), saveat="ab"),
+        lambda: tn.Adam(betas=0.9),
+        lambda: tn.Adam().step(p, p, {}),
+        lambda: tn.GaussAdjoint(rtol=float("inf")),
+        lambda: tn.testing.gradcheck(np.sin, np.ones(3), vjp=wrong_vjp, full_max=0, directions=0),
+        lambda: tn.testing.gradcheck(np.sin, np.ones(3), vjp=nan_vjp),
+        lambda: tn.testing.gradcheck(np.sin, np.ones(3), vjp=wrong_vjp, eps=0),
+        lambda: tn.backend.get_array_module("tpu"),
+        lambda: data.DataLoader(np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.int64), seed=-1),
+        lambda: data.DataLoader(np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.int64), classes="ten"),
+        lambda: data.train_test_split(np.zeros(4), np.zeros(4), at="0.5"),
+        lambda: data.load_mnist(["mnist"]),
+        lambda: data.read_idx(None),
+        lambda: data.write_idx("/proc/x.idx", np.zeros(3, np.uint8)),
+        lambda: tn.logit_cross_entropy(np.zeros((2, 3), np.int64), np.array([0, 1])),
+        lambda: tn.solve(lambda t, y, q: -y, np.ones(2), "01"),
+        lambda: tn.solve(lambda t, y, q: -y, np.ones(2), (0, 1), atol="1e-3"),
+        lambda: tn.solve(lambda t, y, q: -y, np.ones(2), (0, 1), atol=1e-3 + 1j),
+    ]
+    for k, call in enumerate(cases):
+        with pytest.raises(TinyNodeError):
+            call()
+            print(k)

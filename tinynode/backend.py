@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .errors import BackendError
+from .errors import ArgumentError, BackendError
 
 __all__ = [
     "array_module",
@@ -123,7 +123,7 @@ def get_array_module(device="cpu"):
         return _require_cupy()
     if device == "auto":
         return cupy_or_none() or np
-    raise ValueError(f"device must be 'cpu', 'gpu' or 'auto', got {device!r}")
+    raise ArgumentError(f"device must be 'cpu', 'gpu' or 'auto', got {device!r}")
 
 
 def to_device(x, device="cpu"):
@@ -173,6 +173,8 @@ def blas_threads(n=1):
     if n is None:
         yield False
         return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ArgumentError(f"blas_threads needs a positive number of threads (or None), got {n!r}")
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

@@ -13,6 +13,7 @@ leaves either the old checkpoint or the new one, never half of one.
 import json
 import os
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -31,13 +32,24 @@ def architecture_of(model):
 
 
 def save_checkpoint(path, params, opt_state=None, *, architecture, meta=None):
-    """Write ``path`` atomically. ``opt_state`` is an optimiser state dict (arrays and a step count)."""
-    path = os.fspath(path)
+    """Write ``path`` atomically. ``opt_state`` is an optimiser state dict (arrays and a step count).
+
+    What :func:`load_checkpoint` would refuse is refused here, before anything is written
+    (a NaN parameter vector must never replace a good checkpoint)."""
+    path = _path(path)
+    if opt_state is not None and not isinstance(opt_state, dict):
+        raise CheckpointError(f"opt_state must be an optimiser state dict (from opt.init(params)), got {opt_state!r}")
     arrays = {"params": to_host(params)}
     for key, value in state_to_arrays(opt_state or {}).items():  # scratch buffers dropped
-        arrays[f"opt_{key}"] = to_host(value)
+        arrays[f"opt_{key}"] = to_host(value) if hasattr(value, "shape") else np.asarray(value)
     document = {"format": "tinynode-checkpoint-1", "version": __version__, "architecture": architecture, **(meta or {})}
-    arrays["meta"] = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
+    try:
+        arrays["meta"] = np.frombuffer(json.dumps(document, allow_nan=False).encode("utf-8"), dtype=np.uint8)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"cannot save a checkpoint to {path}: its metadata is not plain JSON ({e})") from None
+    _check_meta(path, document)
+    _check_params_array(path, arrays["params"], architecture["num_params"])
+    _check_opt_state(path, {k[4:]: v for k, v in arrays.items() if k.startswith("opt_")}, arrays["params"])
     if os.path.isdir(path):
         raise CheckpointError(f"cannot save a checkpoint to {path}: it is a directory; give a file name")
     try:
@@ -56,7 +68,7 @@ def load_checkpoint(path, architecture=None):
     field. With ``architecture`` given (see :func:`architecture_of`), a
     checkpoint of another model raises it too, saying what differs.
     """
-    path = os.fspath(path)
+    path = _path(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"no checkpoint at {path}" + (" (it is a directory)" if os.path.isdir(path) else ""))
     if not zipfile.is_zipfile(path):  # (np.load would try other formats, pickle among them, and say so)
@@ -66,7 +78,8 @@ def load_checkpoint(path, architecture=None):
             arrays = {key: f[key] for key in f.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
         params = arrays.pop("params")
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, UnicodeDecodeError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, UnicodeDecodeError, AttributeError,
+            NotImplementedError, RuntimeError, RecursionError, zlib.error) as e:  # fmt: skip
         raise CheckpointError(
             f"{path} is not a readable tinynode checkpoint ({type(e).__name__}: {e}); "
             "it may be truncated or damaged: train again or use another checkpoint."
@@ -134,4 +147,13 @@ def _check_opt_state(path, opt_state, params):
                 f"the optimiser array {key!r}",
                 f"has {value.dtype} {value.shape}, not the parameters' {params.dtype} {params.shape}",
             )
+        if key != "t" and (not np.all(np.isfinite(value)) or (key == "v" and np.any(value < 0))):
+            raise _bad(path, f"the optimiser array {key!r}", "holds NaN, Inf or (a second moment) negative values")
     return state_from_arrays(opt_state)
+
+
+def _path(path):
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise CheckpointError(f"a checkpoint path must be a file name, got {path!r}") from None

@@ -140,15 +140,17 @@ def cmd_train(args):
     from .data import DataLoader, train_test_split
 
     runs.check_values(args)
-    runs.check_paths(args)  # before anything is loaded or trained: a collision is refused at once
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     resumed = _resume(args) if args.resume else None
+    run = (resumed["meta"].get("run") if resumed is not None else None) or runs.new_run_id()
+    runs.check_paths(args, run)  # before any data is loaded or anything trained
     if resumed is None:
         if args.override:
             raise ArgumentError("--override only applies with --resume")
         runs.fill_defaults(args, _ci())
     xp = backend.get_array_module(args.device)
     images, labels, source = _load(args, quiet=args.quiet)
+    runs.check_enough_images(len(labels), args.dataset)
     (x_train, y_train), (x_test, y_test) = train_test_split(images, labels, at=0.9)
     options = runs.model_options(args)
     model = runs.make_model(options)
@@ -171,7 +173,7 @@ def cmd_train(args):
         f"{'GPU' if xp is not np else 'CPU'}"
     )
     training = {name: getattr(args, name) for name in runs.TRAINING_OPTIONS}
-    meta = {"options": options, "training": {**training, "subset": len(labels)}, "data": source}
+    meta = {"run": run, "options": options, "training": {**training, "subset": len(labels)}, "data": source}
 
     def on_epoch(record):
         history.append(record.as_dict())
@@ -198,6 +200,11 @@ def _resume(args):
     """The ``--resume`` checkpoint, with this run's options reconciled with the ones it records."""
     ckpt = load_checkpoint(args.resume)
     runs.resume_options(args, ckpt["meta"], args.resume)
+    runs.check_data_record(ckpt["meta"].get("data"), args.resume)
+    done = ckpt["meta"].get("epoch", 0)
+    if done >= args.epochs:
+        raise ArgumentError(f"--resume {args.resume} has trained {done} epochs already, so --epochs "
+                            f"{args.epochs} would train nothing: give --epochs above {done}")  # fmt: skip
     return ckpt
 
 
@@ -221,23 +228,18 @@ def _continue(args, ckpt, arch, source, opt_state, say):
 def _save_interrupted(args, params, opt_state, arch, meta, stop):
     """After Ctrl-C: save where training stopped under its own name (the last complete checkpoint,
     ``--save``'s file, is kept as it is), say how to continue; the exit code 130."""
-    path = _interrupted_path(args.save)
+    path = runs.interrupted_path(args.save, meta["run"])
     meta = {**meta, "epoch": stop.epoch - 1, "interrupted": str(stop)}
     save_checkpoint(path, params, opt_state, architecture=arch, meta=meta)
-    kept = f" {args.save} still holds the end of epoch {stop.epoch - 1}." if args.save and meta["history"] else ""
+    kept = ""
+    if args.save and os.path.isfile(args.save):
+        kept = f" {args.save} still holds the end of epoch {load_checkpoint(args.save)['meta'].get('epoch')}."
     print(
         f"\nInterrupted ({stop}); saved the partial state to {path}.{kept} Continue with --resume {path} "
         f"(epoch {stop.epoch} restarts from its beginning).",
         file=sys.stderr,
     )
     return 130
-
-
-def _interrupted_path(save):
-    if not save:
-        return "tinynode-interrupted.npz"
-    stem = save[:-4] if save.endswith(".npz") else save
-    return stem + ".interrupted.npz"
 
 
 def cmd_eval(args):
@@ -253,17 +255,26 @@ def cmd_eval(args):
     if meta["architecture"] != architecture_of(model):
         load_checkpoint(args.checkpoint, architecture=architecture_of(model))  # raises with the difference
     # Score the data the checkpoint was trained on, so that "holdout" is the same 10 % the run held out.
-    trained_on = meta.get("training", {})
+    trained_on = runs.check_training(meta.get("training", {}), args.checkpoint)
+    runs.check_data_record(meta.get("data"), args.checkpoint)
     args.dataset = args.dataset or trained_on.get("dataset", "mnist")
     if args.subset is None:
         args.subset = trained_on.get("subset")
+    elif args.split != "test" and "subset" in trained_on and args.subset != trained_on["subset"]:
+        first = trained_on["subset"]
+        raise ArgumentError(
+            f"--subset {args.subset}: {args.checkpoint} was trained on the first {first} images, "
+            f"so its {args.split} split is theirs; leave --subset out"
+        )
     xp = backend.get_array_module(args.device)
-    images, labels, source = _load(args, split="test" if args.split == "test" else "train")
+    from_sample = isinstance(meta.get("data"), dict) and meta["data"].get("origin") == "the bundled sample"
+    images, labels, source = _load(args, split="test" if args.split == "test" else "train", quiet=from_sample)
     if args.split != "test":
         different = runs.same_images(meta.get("data"), source)
         if different:
             raise DataError(f"{args.checkpoint}: {different}; its {args.split} split would be other images. "
                             "Point --data-dir at the run's files")  # fmt: skip
+        runs.check_enough_images(len(labels), args.dataset)
         train, holdout = train_test_split(images, labels, at=0.9)
         images, labels = train if args.split == "train" else holdout
     preds, truth = predict(model, xp.asarray(ckpt["params"]), DataLoader(images, labels, batch_size=128, xp=xp))
@@ -325,10 +336,14 @@ def main(argv=None):
     """Run the command; every tinynode error (bad input included) is one line on stderr and exit code 2."""
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info}[args.command](args)
+        with np.errstate(all="ignore"):  # NumPy's warnings would come before our one-line message
+            return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info}[args.command](args)
     except TinyNodeError as e:
-        print(f"tinynode: {e}", file=sys.stderr)
+        print("tinynode: " + " ".join(str(e).split("\n")), file=sys.stderr)  # one line, whatever it quotes
         return 2
+    except KeyboardInterrupt:  # (Ctrl-C while training is handled by fit: it saves first)
+        print("tinynode: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ A controller is a small immutable object with two methods and one attribute::
 The controller alone decides accept or reject.
 """
 
+import math
 from dataclasses import dataclass
 
 from .backend import array_module
+from .errors import ArgumentError
 from .norms import rms
 
 __all__ = ["PIController", "IController", "ConstantStepSize", "initial_step"]
@@ -50,6 +52,9 @@ class PIController:
     qmax: float = 10.0
     qoldinit: float = 1e-4
 
+    def __post_init__(self):
+        _check_gains(self, ("beta1", "beta2"), ("safety", "qmin", "qmax", "qoldinit"))
+
     def init(self, tableau):
         """The controller state: ``errold``, starting at ``qoldinit``."""
         return self.qoldinit
@@ -78,6 +83,9 @@ class IController:
     safety: float = 0.9
     qmin: float = 0.2
     qmax: float = 10.0
+
+    def __post_init__(self):
+        _check_gains(self, (), ("safety", "qmin", "qmax"))
 
     def init(self, tableau):
         """The exponent ``1/(k+1)`` from the method's error order: nothing else is remembered."""
@@ -108,6 +116,20 @@ class ConstantStepSize:
         does not change it)."""
         fixed = dt if fixed is None else fixed
         return True, fixed, fixed
+
+
+def _check_gains(controller, non_negative, positive):
+    """Every setting a finite number of the right sign, and qmin < 1 < qmax (else steps never change)."""
+    name = type(controller).__name__
+    for field in non_negative + positive:
+        value = getattr(controller, field)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or value < 0 or (field in positive and value == 0):
+            sign = "positive" if field in positive else "non-negative"
+            raise ArgumentError(f"{name}({field}={value!r}): must be a finite {sign} number")
+    if not controller.qmin < 1 < controller.qmax:
+        raise ArgumentError(f"{name}: qmin < 1 < qmax is needed (steps must be able to shrink and grow), "
+                            f"got qmin={controller.qmin}, qmax={controller.qmax}")  # fmt: skip
 
 
 def initial_step(field, t0, y0, f0, norm, order, dtmax):

@@ -242,9 +242,9 @@ def load_mnist(
     images and the subset (what a checkpoint keeps, so that ``--resume`` and
     ``eval`` can check they see the same images).
     """
-    if name not in CHECKSUMS:
+    if not isinstance(name, str) or name not in CHECKSUMS:
         raise ArgumentError(f"unknown dataset {name!r}; choose one of {sorted(CHECKSUMS)}")
-    if split not in FILES:
+    if not isinstance(split, str) or split not in FILES:
         raise ArgumentError(f"split must be 'train' or 'test', got {split!r}")
     if subset is not None and (not isinstance(subset, (int, np.integer)) or subset < 1):
         raise ArgumentError(f"subset must be a positive integer (a number of images), got {subset!r}")
@@ -343,6 +343,8 @@ class DataLoader:
                 f"DataLoader expects uint8 pixels (0-255) as load_mnist returns, got "
                 f"{images.dtype}; it scales them to [0, 1] itself"
             )
+        if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 1:
+            raise ArgumentError(f"classes must be a positive integer, got {classes!r}")
         host_labels = backend.to_host(labels)
         bad = host_labels.size and (host_labels.min() < 0 or host_labels.max() >= classes)
         if host_labels.dtype.kind not in "iu" or host_labels.ndim != 1 or bad:
@@ -355,6 +357,8 @@ class DataLoader:
         self.xp = backend.get_array_module(xp) if isinstance(xp, str) else xp
         move = backend.to_host if self.xp is np else self.xp.asarray
         self.images, self.labels = move(images), move(labels)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ArgumentError(f"seed must be a non-negative integer, got {seed!r}")
         self.batch_size, self.shuffle, self.seed, self.drop_last = int(batch_size), shuffle, seed, drop_last
         self.epoch = 0
 
@@ -383,7 +387,7 @@ def train_test_split(images, labels, at=0.9):
 
     Returns ``(train_images, train_labels), (test_images, test_labels)`` (views, no copy).
     """
-    if not 0 < at < 1:
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not 0 < at < 1:
         raise ArgumentError(f"at must be a fraction strictly between 0 and 1, got {at!r}")
     if len(images) != len(labels):
         raise ShapeError(f"{len(images)} images but {len(labels)} labels")

@@ -106,10 +106,15 @@ class DenseOutput:
         return self.at(t).reshape(self.shape)
 
     def __call__(self, t):
-        if np.ndim(t) == 0:
-            return self._one(float(t))
-        rows = [self._one(float(ti)) for ti in np.asarray(t, dtype=np.float64)]
-        return array_module(rows[0]).stack(rows)
+        try:
+            times = np.asarray(t, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ArgumentError(f"sol(t) needs a time or a sequence of times, got {t!r}") from None
+        if times.ndim == 0:
+            return self._one(float(times))
+        if times.ndim != 1 or times.size == 0:
+            raise ArgumentError(f"sol(t) needs a time or a 1-D sequence of times, got shape {times.shape}")
+        return array_module(self.buffers[0]).stack([self._one(float(ti)) for ti in times])
 
 
 def interpolate(tableau, B, h, theta, out=None):

@@ -57,6 +57,8 @@ def bind_mlp(layer, stack, params, shape, dtype):
     ``params``, or None where the fast path does not apply."""
     if stack is None or params is None or len(shape) == 0 or shape[-1] != stack[0][0].in_features:
         return None
+    if stack[-1][0].out_features != shape[-1]:  # not a vector field on this state: the layer path says so
+        return None
     if dtype != params.dtype:
         return None
     check_params(layer, params)

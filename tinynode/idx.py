@@ -31,7 +31,7 @@ def read_idx(path):
     dimensions, one big-endian uint32 per dimension, then exactly prod(dims)
     bytes. Anything else raises :class:`~tinynode.errors.DataError` naming the file.
     """
-    path = os.fspath(path)
+    path = _path(path)
 
     def damaged(problem):
         return DataError(
@@ -78,5 +78,15 @@ def write_idx(path, array):
     data = bytes([0, 0, _UBYTE, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + array.tobytes()
     if os.fspath(path).endswith(".gz"):
         data = gzip.compress(data, compresslevel=9, mtime=0)
-    with atomic_file(path) as f:
-        f.write(data)
+    try:
+        with atomic_file(_path(path)) as f:
+            f.write(data)
+    except OSError as e:
+        raise DataError(f"cannot write {path}: {e}") from None
+
+
+def _path(path):
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise ArgumentError(f"an IDX file path must be a file name, got {path!r}") from None

@@ -12,7 +12,7 @@ any soft) targets with the logits' shape.
 import numpy as np
 
 from .backend import array_module, item, to_host
-from .errors import ArgumentError, ShapeError
+from .errors import ArgumentError, DTypeError, ShapeError
 
 __all__ = ["log_softmax", "logit_cross_entropy", "logit_cross_entropy_grad", "accuracy", "one_hot"]
 
@@ -49,6 +49,8 @@ def _check_classes(labels, classes):
 
 
 def _check_logits(logits):
+    if getattr(getattr(logits, "dtype", None), "kind", None) != "f":
+        raise DTypeError(f"logits must be a float array, got {getattr(logits, 'dtype', type(logits).__name__)}")
     if logits.ndim != 2:
         raise ShapeError(f"logits must have shape (batch, classes), got {logits.shape}")
 

@@ -18,7 +18,7 @@ import numpy as np
 from .adjoints import InterpolatingAdjoint, solve_with_vjp
 from .field import VectorField
 from .nn import Layer, check_params
-from .odeint import DEFAULTS, Solution, check_method, check_span, solve
+from .odeint import DEFAULTS, Solution, check_method, check_saveat, check_span, solve
 
 __all__ = ["NeuralODE"]
 
@@ -68,7 +68,8 @@ class NeuralODE(Layer):
         self.solver, self.controller = check_method(solver, controller, dt0)
         self.rtol, self.atol, self.dt0, self.max_steps = rtol, atol, dt0, max_steps
         self.sensealg = InterpolatingAdjoint() if sensealg is None else sensealg
-        self.saveat = None if saveat is None else [float(t) for t in saveat]
+        direction = 1.0 if self.tspan[1] > self.tspan[0] else -1.0
+        self.saveat = None if saveat is None else check_saveat(saveat, *self.tspan, direction)
         self.last_stats = {}
         self.reset_counts()
 

@@ -157,7 +157,7 @@ class Dense(Layer):
         self.in_features = _positive_int("in_features", in_features)
         self.out_features = _positive_int("out_features", out_features)
         name = "identity" if activation is None else activation
-        if name not in ACTIVATIONS:
+        if not isinstance(name, str) or name not in ACTIVATIONS:
             raise ArgumentError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
         self.activation = ACTIVATIONS[name]
 
@@ -208,8 +208,12 @@ class Dense(Layer):
         """``(gx, gparams)``: ``gz = gy * act'``, then :func:`dense_vjp`."""
         x, y = ctx
         xp = array_module(params)
-        if gy.shape != y.shape:
-            raise ShapeError(f"{self!r}: the output gradient has shape {gy.shape}, the output {y.shape}")
+        if getattr(gy, "shape", None) != y.shape:
+            raise ShapeError(
+                f"{self!r}: the output gradient has shape {getattr(gy, 'shape', None)}, the output {y.shape}"
+            )
+        if gy.dtype != y.dtype:
+            raise DTypeError(f"{self!r}: the output gradient is {gy.dtype}, the output {y.dtype}; cast it")
         gz = self.activation.vjp(xp, y, gy).reshape(-1, self.out_features)
         gparams = xp.empty(self.num_params, dtype=params.dtype)
         g = self.unflatten(gparams)

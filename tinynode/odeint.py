@@ -189,6 +189,8 @@ def check_method(solver, controller, dt0):
         return tableau, ConstantStepSize()
     if controller is None:
         return tableau, PIController()
+    if isinstance(controller, type):
+        raise ArgumentError(f"controller must be an instance, e.g. {controller.__name__}(), not the class itself")
     if not all(hasattr(controller, m) for m in ("init", "adapt", "qmin")):
         raise ArgumentError(
             f"controller must be a step-size controller such as tinynode.PIController(), got {controller!r}"
@@ -207,6 +209,8 @@ def check_state(y0):
 
 
 def check_span(tspan):
+    if not (isinstance(tspan, (tuple, list)) or hasattr(tspan, "shape")):  # (a set has no order)
+        raise ArgumentError(f"tspan must be a pair of numbers (t0, t1), got {tspan!r}")
     try:
         t0, t1 = (float(x) for x in tspan)
     except (TypeError, ValueError):
@@ -251,6 +255,8 @@ def check_tolerance(name, tol):
             return float(tol)
         arr = np.asarray(float(tol))
     else:
+        if isinstance(tol, (str, bytes, complex)) or np.iscomplexobj(tol):
+            raise ArgumentError(f"{name} must be a real number or an array of them, got {tol!r}")
         try:
             arr = np.asarray(tol.get() if hasattr(tol, "get") else tol, dtype=np.float64)
         except (TypeError, ValueError):

@@ -22,8 +22,10 @@ from .errors import ArgumentError, DTypeError, ShapeError
 __all__ = ["Adam", "SGD", "state_to_arrays", "state_from_arrays"]
 
 
-def _check(params, grads):
-    if grads.shape != params.shape:
+def _check(params, grads, state, keys):
+    if not isinstance(state, dict) or not all(k in state for k in keys):
+        raise ArgumentError(f"the optimiser state must be what opt.init(params) returned (with {', '.join(keys)})")
+    if getattr(grads, "shape", None) != params.shape:
         raise ShapeError(f"gradient shape {grads.shape} does not match parameters {params.shape}")
     if grads.dtype != params.dtype:
         raise DTypeError(f"gradient dtype {grads.dtype} does not match parameters {params.dtype}")
@@ -65,6 +67,8 @@ class Adam:
     """
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ArgumentError(f"Adam betas must be a pair (beta1, beta2), got {betas!r}")
         b1, b2 = _fraction("Adam beta1", betas[0]), _fraction("Adam beta2", betas[1])
         self.lr, self.betas, self.eps = _rate("Adam learning rate lr", lr), (b1, b2), _rate("Adam eps", eps)
 
@@ -78,7 +82,7 @@ class Adam:
 
     def step(self, params, grads, state):
         """One Adam update of ``params`` (in place) from ``grads``."""
-        _check(params, grads)
+        _check(params, grads, state, ("m", "v", "t"))
         xp = array_module(params)
         b1, b2 = self.betas
         m, v, tmp = state["m"], state["v"], state.get("_tmp")
@@ -125,7 +129,7 @@ class SGD:
 
     def step(self, params, grads, state):
         """One SGD update of ``params`` (in place)."""
-        _check(params, grads)
+        _check(params, grads, state, ("buf", "t"))
         state["t"] += 1
         buf = state["buf"]
         if self.momentum:

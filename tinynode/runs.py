@@ -11,13 +11,14 @@ images the run used, or refuses. Paths that would overwrite each other are
 refused before anything is trained.
 """
 
+import json
 import math
 import os
 import tempfile
 
 from .adjoints import SENSEALGS
 from .controllers import IController, PIController
-from .errors import ArgumentError, CheckpointError
+from .errors import ArgumentError, CheckpointError, DataError, TinyNodeError
 from .models import tutorial_model
 from .tableaus import Dopri5, Tsit5
 
@@ -40,14 +41,22 @@ def check_values(args):
     """Every numeric option in range, named as on the command line (``--lr nan`` would only show up
     as a NaN loss an epoch later; ``--epochs 0`` would train nothing and say nothing)."""
     _positive_finite("--lr", args.lr)
-    _positive_finite("--rtol", args.rtol)
-    _positive_finite("--atol", args.atol)
+    for flag, tol in (("--rtol", args.rtol), ("--atol", args.atol)):
+        _positive_finite(flag, tol)
+        if tol is not None and not 1e-10 <= tol <= 1:
+            raise ArgumentError(f"{flag} {tol} is outside [1e-10, 1], where float32 training can follow it")
     _at_least("--epochs", args.epochs, 1)
     _at_least("--batch-size", args.batch_size, 1)
     _at_least("--seed", args.seed, 0)
     _at_least("--blas-threads", args.blas_threads, 0, most=4096)
     if args.subset is not None:
         _at_least("--subset", args.subset, 10, why=" (the run holds out 10 % of them to test on)")
+
+
+def check_enough_images(count, dataset):
+    """A run holds out 10 % of its images to test on: it needs at least 10."""
+    if count < 10:
+        raise DataError(f"only {count} {dataset} images were found or kept; a run needs at least 10 (it tests on 10 %)")
 
 
 def _positive_finite(flag, value):
@@ -61,9 +70,19 @@ def _at_least(flag, value, least, most=None, why=""):
         raise ArgumentError(f"{flag} must be at least {least}{upper}{why}, got {value}")
 
 
-def check_paths(args):
-    """The files a run writes must not collide with each other or with what it reads, and must be writable."""
-    named = {"--save": args.save, "--history": args.history, "--resume": args.resume}
+def new_run_id():
+    """A run's identity, recorded in its checkpoints and history and kept by ``--resume``."""
+    return os.urandom(8).hex()
+
+
+def check_paths(args, run):
+    """The files run ``run`` writes must not collide with each other or with what it reads, must be
+    writable, and may replace only this run's own checkpoint and history (nothing else is ever lost)."""
+    named = {"--save": args.save, "--history": args.history, "--resume": args.resume, "--data-dir": args.data_dir}
+    for flag, path in named.items():
+        if path is not None and (not path.strip() or "\n" in path):
+            raise ArgumentError(f"{flag} {path!r} is not a usable path")
+    del named["--data-dir"]
     real = {flag: os.path.realpath(path) for flag, path in named.items() if path}
     for a, b in (("--save", "--history"), ("--resume", "--history")):
         if a in real and b in real and real[a] == real[b]:
@@ -74,12 +93,48 @@ def check_paths(args):
     for flag in ("--save", "--history"):
         if flag in real:
             _check_writable(flag, named[flag])
+            if os.path.exists(real[flag]) and real[flag] != real.get("--resume"):
+                _check_same_run(flag, named[flag], run)
     if "--resume" in real and not os.path.isfile(real["--resume"]):
         raise ArgumentError(f"--resume {named['--resume']}: no such checkpoint file")
 
 
+def _check_same_run(flag, path, run):
+    """An existing file may be replaced only by a newer file of the same run."""
+    from .checkpoint import load_checkpoint
+
+    try:
+        if flag == "--save":
+            recorded = load_checkpoint(path)["meta"].get("run")
+        else:
+            with open(path, encoding="utf-8") as f:
+                recorded = json.loads(f.read(1 << 24)).get("run")
+    except (TinyNodeError, OSError, ValueError, AttributeError, RecursionError):
+        recorded = None
+    if recorded is None or recorded != run:
+        raise ArgumentError(
+            f"{flag} {path} already exists and is not this run's {'checkpoint' if flag == '--save' else 'history'}; "
+            "tinynode never replaces it: give another path, or delete the file first"
+        )
+
+
+def interrupted_path(save, run):
+    """Where Ctrl-C's partial state goes: beside --save, under a name that holds nothing of another run."""
+    stem = "tinynode-interrupted" if not save else (save[:-4] if save.endswith(".npz") else save) + ".interrupted"
+    for k in range(1, 1000):
+        path = f"{stem}.npz" if k == 1 else f"{stem}-{k}.npz"
+        if not os.path.exists(path):
+            return path
+        try:
+            _check_same_run("--save", path, run)
+            return path
+        except ArgumentError:
+            continue
+    raise ArgumentError(f"no free name for the interrupted run's checkpoint beside {stem}.npz")
+
+
 def _check_writable(flag, path):
-    if os.path.isdir(path):
+    if os.path.isdir(path) or path.endswith(os.sep):
         raise ArgumentError(f"{flag} {path} is a directory; give a file name inside it")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -96,7 +151,7 @@ def _check_writable(flag, path):
 
 def resume_options(args, meta, path):
     """Fill the options not given from the checkpoint's; refuse given ones that differ, unless overridden."""
-    recorded = {**check_options(meta.get("options", {}), path), **meta.get("training", {})}
+    recorded = {**check_options(meta.get("options", {}), path), **check_training(meta.get("training", {}), path)}
     overrides = set(args.override or [])
     unknown = overrides - set(DEFAULTS) - {"data"}
     if unknown:
@@ -120,12 +175,36 @@ def resume_options(args, meta, path):
 def check_options(options, path):
     """A checkpoint's model options, every one known and valid, or a CheckpointError naming it."""
     for name, value in options.items():
-        valid = value in CHOICES[name] if name in CHOICES else (
-            name in ("rtol", "atol") and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
-        )  # fmt: skip
+        if name in CHOICES:
+            valid = isinstance(value, str) and value in CHOICES[name]
+        else:
+            valid = name in ("rtol", "atol") and _number(value) and math.isfinite(value) and value > 0
         if not valid:
             raise CheckpointError(f"{path}: recorded option {name} = {value!r} is not one tinynode knows")
     return options
+
+
+def check_training(training, path):
+    """A checkpoint's training options (dataset, subset, lr, batch size, seed), each of its type and range."""
+    valid = {
+        "dataset": lambda v: v in ("mnist", "fashion-mnist"),
+        "subset": lambda v: _integer(v) and v >= 10,
+        "lr": lambda v: _number(v) and math.isfinite(v) and v > 0,
+        "batch_size": lambda v: _integer(v) and v >= 1,
+        "seed": lambda v: _integer(v) and v >= 0,
+    }
+    for name, value in training.items():
+        if name not in valid or not valid[name](value):
+            raise CheckpointError(f"{path}: recorded training option {name} = {value!r} is not valid")
+    return training
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _integer(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def fill_defaults(args, ci):
@@ -148,6 +227,16 @@ def make_model(options):
         atol=options["atol"],
         controller=CONTROLLERS[options.get("controller", "pi")](),
     )
+
+
+def check_data_record(recorded, path):
+    """A checkpoint's record of its data: the files it read, by name and SHA-256."""
+    if recorded is None:
+        return None
+    files = recorded.get("files")
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise CheckpointError(f"{path}: its record of the data ('data') is damaged: files = {files!r}")
+    return recorded
 
 
 def same_images(recorded, current):

@@ -19,6 +19,7 @@ difference). Everything runs in float64, where eps = 1e-6 leaves a relative
 error around 1e-9 for smooth functions.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,6 +120,7 @@ def gradcheck(
     Returns:
         a :class:`GradcheckReport`.
     """
+    _check_settings(eps, tol, full_max, directions)
     names = [f"argument {i}" for i in range(len(args))]
     if vjp is None:
         if hasattr(fun, "forward") and hasattr(fun, "backward"):
@@ -155,10 +157,21 @@ def gradcheck(
             errors.append(_relative(fd, an))
             methods.append(f"{directions} random directions")
     checked = [e for e in errors if e is not None]
-    report = GradcheckReport(max(checked) if checked else 0.0, tol, errors, methods, names)
+    worst = math.nan if any(math.isnan(e) for e in checked) else max(checked, default=0.0)  # NaN fails
+    report = GradcheckReport(worst, tol, errors, methods, names)
     if raise_on_failure and not report.ok:
         raise GradcheckError(str(report))
     return report
+
+
+def _check_settings(eps, tol, full_max, directions):
+    """Settings under which the check checks something (eps = 0 divides by zero; no directions checks nothing)."""
+    for name, value in (("eps", eps), ("tol", tol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+            raise ArgumentError(f"gradcheck's {name} must be a finite positive number, got {value!r}")
+    for name, value, least in (("full_max", full_max, 0), ("directions", directions, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ArgumentError(f"gradcheck's {name} must be an integer of at least {least}, got {value!r}")
 
 
 def _every_entry(flat, phi, eps):

@@ -24,7 +24,7 @@ import numpy as np
 
 from .backend import blas_threads as backend_blas_threads
 from .backend import item, to_host
-from .errors import TrainingError
+from .errors import NonFiniteError, TrainingError
 from .losses import logit_cross_entropy_grad
 from .models import find_neural_odes
 
@@ -117,7 +117,15 @@ def _train_epoch(model, params, optimizer, opt_state, batches, epoch, interrupte
     """One pass over the training batches (forward, loss, backward, optimiser step); the losses."""
     losses = []
     for b, (x, y) in enumerate(batches):
-        logits, ctx = model.forward(params, x)
+        try:
+            logits, ctx = model.forward(params, x)
+        except NonFiniteError:
+            if math.isfinite(item(params.sum())):
+                raise
+            raise TrainingError(
+                f"the parameters became NaN or Inf after the update before epoch {epoch}, batch {b + 1} "
+                "(training diverged); training stopped. Try a smaller learning rate (--lr)."
+            ) from None
         loss, glogits = logit_cross_entropy_grad(logits, y)
         loss = item(loss)
         if not math.isfinite(loss):

@@ -26,7 +26,7 @@ computed solution. They agree to within what the tolerances allow.
 """
 
 from ..errors import ArgumentError
-from ..odeint import DEFAULTS, check_state, solve
+from ..odeint import DEFAULTS, check_span, check_state, solve
 from ..protocol import bind
 from .backsolve import BacksolveAdjoint
 from .common import STATS_KEYS, Forward, SensitivityAlgorithm
@@ -100,6 +100,7 @@ def solve_with_vjp(
             "(wrap a layer with tinynode.VectorField(layer))"
         )
     check_state(y0)
+    tspan = check_span(tspan)  # (a generator could be read once only)
     bound = bind(f, params, y0.shape, y0.dtype)  # one binding for the forward and the backward pass
     options = dict(solver=solver, controller=controller, rtol=rtol, atol=atol, dt0=dt0, max_steps=max_steps)
     sol = solve(bound, y0, tspan, params, **options, saveat=saveat, save_start=save_start, dense=sensealg.needs_dense)
