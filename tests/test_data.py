@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import to_numpy
 
-from tinynode import data
+from tinynode import data, download
 from tinynode.errors import ArgumentError, DataError, ShapeError, TinyNodeError
 from tinynode.fileio import atomic_file
 
@@ -35,7 +35,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("TINYNODE_DATA", raising=False)
     monkeypatch.setattr(data, "SYSTEM_DIRS", {})
     monkeypatch.setattr(data, "MIRRORS", {"mnist": [], "fashion-mnist": []})
-    monkeypatch.setattr(data, "TIMEOUT", 2.0)
+    monkeypatch.setattr(download, "TIMEOUT", 2.0)
     return tmp_path
 
 
@@ -81,7 +81,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             if kind == "stalled":
-                time.sleep(4 * data.TIMEOUT)  # bounded: the client gives up long before
+                time.sleep(4 * download.TIMEOUT)  # bounded: the client gives up long before
             self.close_connection = True
             return
         super().do_GET()
@@ -100,7 +100,7 @@ def server(isolated, monkeypatch):
         good = (root / "good" / name).read_bytes()
         (root / "corrupt" / name).write_bytes(good[:-5] + bytes([good[-5] ^ 1]) + good[-4:])
     monkeypatch.setitem(data.CHECKSUMS, "mnist", {f: sha256(root / "good" / f) for f in TRAIN + TEST})
-    monkeypatch.setattr(data, "TIMEOUT", 0.5)
+    monkeypatch.setattr(download, "TIMEOUT", 0.5)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
     httpd.requests = []
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -114,7 +114,7 @@ def test_eval_and_resume_refuse_other_images_than_the_run_used(capsys):
     assert meta["data"]["origin"] == "the bundled sample" and meta["data"]["files"] == data.SAMPLE_SHA256
     _other_mnist("other")
     refused(capsys, "eval", "run.npz", "--data-dir", "other", match="the run used the bundled sample")
-    refused(capsys, "train", "--offline", "--resume", "run.npz", "--data-dir", "other", match="SHA-256 differ")
+    refused(capsys, "train", "--offline", "--resume", "run.npz", "--data-dir", "other", match="the images differ")
     rc, out, _ = run(capsys, "eval", "run.npz", "--offline")  # the run's own images: scored
     assert rc == 0 and "on 150 mnist images (holdout)" in out
 
@@ -433,3 +433,77 @@ def test_more_library_bad_values_are_tinynode_errors():
         with pytest.raises(TinyNodeError):
             call()
             print(k)
+
+
+# -- the second tester's round: legitimate use must still work, and older work must not replace newer --
+
+
+def test_the_same_images_are_recognised_whatever_their_files(capsys):
+    train(capsys, "--epochs", "1", "--save", "s.npz")
+    _other_mnist(os.path.join("cache", "tinynode", "mnist"))  # full "MNIST" appears in the cache later
+    rc, out, err = run(capsys, "eval", "s.npz", "--offline")
+    assert rc == 0 and "on 150 mnist images (holdout)" in out, err  # the run's own sample, not the cache
+    images, labels = data.load_sample()
+    os.makedirs("raw")
+    data.write_idx("raw/train-images-idx3-ubyte", images)  # the same images, renamed and not compressed
+    data.write_idx("raw/train-labels-idx1-ubyte", labels)
+    rc, out, err = run(capsys, "eval", "s.npz", "--data-dir", "raw")
+    assert rc == 0, err
+
+
+def test_repeating_the_original_options_on_resume_is_accepted(capsys):
+    out = train(capsys, "--epochs", "1", "--subset", "100000", "--save", "big.npz")
+    train(capsys, "--epochs", "2", "--subset", "100000", "--resume", "big.npz", "--save", "big.npz")
+    assert load_checkpoint("big.npz")["meta"]["epoch"] == 2 and out == ""
+
+
+def test_older_work_of_the_same_run_never_replaces_newer(capsys):
+    train(capsys, "--epochs", "1", "--save", "a.npz", "--history", "a.json")
+    open("a1.npz", "wb").write(open("a.npz", "rb").read())  # a copy at epoch 1
+    train(capsys, "--epochs", "3", "--resume", "a.npz", "--save", "a.npz", "--history", "a.json")
+    refused(capsys, "train", "--offline", "--resume", "a1.npz", "--save", "a.npz", "--epochs", "2", match="ahead of")
+    refused(capsys, "train", "--offline", "--resume", "a1.npz", "--history", "a.json", "--epochs", "2", match="ahead")
+    assert load_checkpoint("a.npz")["meta"]["epoch"] == 3
+
+
+def test_eval_refuses_another_dataset_or_a_subset_of_the_test_split(capsys):
+    train(capsys, "--epochs", "1", "--save", "run.npz")
+    refused(capsys, "eval", "run.npz", "--split", "test", "--dataset", "fashion-mnist", match="trained on mnist")
+    refused(capsys, "eval", "run.npz", "--split", "test", "--subset", "100", match="does not apply to --split test")
+
+
+def test_a_failed_write_during_training_stops_it_with_exit_1_keeping_the_last_checkpoint(capsys, monkeypatch):
+    calls = []
+
+    def flaky(path, document):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli, "_write_json_atomically", flaky)
+    rc, _, err = run(capsys, "train", "--offline", "--quiet", "--epochs", "3", "--save", "r.npz", "--history", "h.json")
+    assert rc == 1 and "No space left" in err and "last good checkpoint is r.npz" in err and err.count("\n") == 1
+
+
+def test_a_closed_output_pipe_keeps_the_checkpoints_and_prints_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = f"{sys.executable} -m tinynode train --offline --epochs 3 --save p.npz | head -c 1 > /dev/null"
+    res = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in res.stderr, res.stderr
+    assert load_checkpoint(tmp_path / "p.npz")["meta"]["epoch"] >= 1
+
+
+def test_numpy_numbers_and_ranges_are_accepted_where_numbers_are():
+    tn.GaussAdjoint(rtol=np.float32(1e-6))
+    tn.PIController(qmax=np.int64(10))
+    tn.IController(safety=np.float32(0.9))
+    tn.Adam(betas=np.array([0.9, 0.999]))
+    data.train_test_split(np.zeros(10), np.zeros(10), at=np.float32(0.8))
+    tn.testing.gradcheck(np.sin, np.ones(3), vjp=lambda x, g: (np.cos(x) * g,), eps=np.float32(1e-6))
+    sol = tn.solve(lambda t, y, p: -y, np.ones(2), (0, 10), saveat=range(0, 11, 5))
+    assert sol.t.tolist() == [0.0, 5.0, 10.0]
+    model = tn.nn.Dense(2, 2)
+    save_checkpoint("n.npz", model.init(0), architecture=architecture_of(model), meta={"epoch": np.int64(3)})
+    assert load_checkpoint("n.npz")["meta"]["epoch"] == 3

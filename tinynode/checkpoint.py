@@ -42,12 +42,13 @@ def save_checkpoint(path, params, opt_state=None, *, architecture, meta=None):
     arrays = {"params": to_host(params)}
     for key, value in state_to_arrays(opt_state or {}).items():  # scratch buffers dropped
         arrays[f"opt_{key}"] = to_host(value) if hasattr(value, "shape") else np.asarray(value)
-    document = {"format": "tinynode-checkpoint-1", "version": __version__, "architecture": architecture, **(meta or {})}
+    document = {**(meta or {}), "format": "tinynode-checkpoint-1", "version": __version__, "architecture": architecture}
     try:
-        arrays["meta"] = np.frombuffer(json.dumps(document, allow_nan=False).encode("utf-8"), dtype=np.uint8)
+        text = json.dumps(document, allow_nan=False, default=_plain)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"cannot save a checkpoint to {path}: its metadata is not plain JSON ({e})") from None
-    _check_meta(path, document)
+    arrays["meta"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    _check_meta(path, json.loads(text))  # as load_checkpoint will read it
     _check_params_array(path, arrays["params"], architecture["num_params"])
     _check_opt_state(path, {k[4:]: v for k, v in arrays.items() if k.startswith("opt_")}, arrays["params"])
     if os.path.isdir(path):
@@ -111,6 +112,9 @@ def _check_meta(path, meta):
         raise _bad(path, "'epoch'", f"is {meta['epoch']!r}, not a count of epochs")
     if not isinstance(meta.get("history", []), list):
         raise _bad(path, "'history'", "is not a list of epoch records")
+    run = meta.get("run", "")
+    if not (isinstance(run, str) and len(run) <= 64 and all(c in "0123456789abcdef" for c in run)):
+        raise _bad(path, "'run'", f"is {run!r}, not a run id")
     for key in ("options", "training", "data"):
         if key in meta and not isinstance(meta[key], dict):
             raise _bad(path, f"'{key}'", f"is {meta[key]!r}, not an object")
@@ -150,6 +154,13 @@ def _check_opt_state(path, opt_state, params):
         if key != "t" and (not np.all(np.isfinite(value)) or (key == "v" and np.any(value < 0))):
             raise _bad(path, f"the optimiser array {key!r}", "holds NaN, Inf or (a second moment) negative values")
     return state_from_arrays(opt_state)
+
+
+def _plain(value):
+    """NumPy scalars in the metadata as Python numbers (json cannot write them)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _path(path):

@@ -20,7 +20,7 @@ import numpy as np
 from . import __version__, backend, fused, runs
 from .adjoints import SENSEALGS
 from .checkpoint import architecture_of, load_checkpoint, save_checkpoint
-from .errors import ArgumentError, CheckpointError, DataError, TinyNodeError, TrainingError
+from .errors import ArgumentError, CheckpointError, DataError, SolverError, TinyNodeError, TrainingError
 from .fileio import atomic_file
 from .optim import Adam
 from .runs import CONTROLLERS, SOLVERS
@@ -115,13 +115,16 @@ def _data_options(p):
     p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
 
 
-def _load(args, split="train", quiet=False):
-    """``(images, labels, source)`` (:func:`tinynode.data.load_mnist` with its source record)."""
+def _load(args, split="train", quiet=False, recorded=None):
+    """``(images, labels, source)`` (:func:`tinynode.data.load_mnist` with its source record); a run
+    recorded as trained on the bundled sample (``recorded``) takes it again unless --data-dir says otherwise."""
     from .data import load_mnist
 
     subset = args.subset if split == "train" else None
+    sample = split == "train" and args.data_dir is None and (recorded or {}).get("origin") == "the bundled sample"
     return load_mnist(
         args.dataset,
+        sample=sample and args.dataset == "mnist",
         split=split,
         data_dir=args.data_dir,
         download=not args.offline,
@@ -142,14 +145,16 @@ def cmd_train(args):
     runs.check_values(args)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     resumed = _resume(args) if args.resume else None
-    run = (resumed["meta"].get("run") if resumed is not None else None) or runs.new_run_id()
-    runs.check_paths(args, run)  # before any data is loaded or anything trained
+    recorded_run = resumed["meta"].get("run") if resumed is not None else None
+    run = recorded_run or runs.new_run_id()
+    epoch = resumed["meta"].get("epoch", 0) if resumed is not None else 0
+    runs.check_paths(args, run, epoch, legacy=resumed is not None and recorded_run is None)  # before loading data
     if resumed is None:
         if args.override:
             raise ArgumentError("--override only applies with --resume")
         runs.fill_defaults(args, _ci())
     xp = backend.get_array_module(args.device)
-    images, labels, source = _load(args, quiet=args.quiet)
+    images, labels, source = _load(args, quiet=args.quiet, recorded=resumed and resumed["meta"].get("data"))
     runs.check_enough_images(len(labels), args.dataset)
     (x_train, y_train), (x_test, y_test) = train_test_split(images, labels, at=0.9)
     options = runs.model_options(args)
@@ -173,15 +178,21 @@ def cmd_train(args):
         f"{'GPU' if xp is not np else 'CPU'}"
     )
     training = {name: getattr(args, name) for name in runs.TRAINING_OPTIONS}
-    meta = {"run": run, "options": options, "training": {**training, "subset": len(labels)}, "data": source}
+    meta = {"run": run, "options": options, "training": training, "data": source}
+    if args.subset is not None and len(labels) < args.subset:
+        say(f"tinynode: --subset {args.subset}: only {len(labels)} images are there; using them all")
 
     def on_epoch(record):
         history.append(record.as_dict())
-        if args.save:
-            save_checkpoint(args.save, params, opt_state, architecture=arch,
-                            meta={**meta, "epoch": record.epoch, "history": history})  # fmt: skip
-        if args.history:
-            _write_json_atomically(args.history, {**meta, "history": history})
+        try:
+            if args.save:
+                save_checkpoint(args.save, params, opt_state, architecture=arch,
+                                meta={**meta, "epoch": record.epoch, "history": history})  # fmt: skip
+            if args.history:
+                _write_json_atomically(args.history, {**meta, "history": history})
+        except (TinyNodeError, OSError) as e:  # a full disk, say: training stops, saying what is kept
+            history.pop()
+            raise TrainingError(f"after epoch {record.epoch}: {e}") from None
 
     try:
         fit(model, params, optimizer, opt_state, *loaders, epochs=args.epochs, start_epoch=start_epoch,
@@ -189,6 +200,10 @@ def cmd_train(args):
             blas_threads=args.blas_threads or None)  # fmt: skip
     except TrainingInterrupted as stop:
         return _save_interrupted(args, params, opt_state, arch, {**meta, "history": history}, stop)
+    except SolverError as e:  # the solver failed with the run's options (a model that became stiff, say)
+        kept = f" The last good checkpoint is {args.save}." if args.save and history else ""
+        print(f"tinynode: training stopped: {' '.join(str(e).splitlines())}{kept}", file=sys.stderr)
+        return 1
     except TrainingError as e:
         kept = f" The last good checkpoint is {args.save}." if args.save and history else ""
         print(f"tinynode: {e}{kept}", file=sys.stderr)
@@ -227,18 +242,19 @@ def _continue(args, ckpt, arch, source, opt_state, say):
 
 def _save_interrupted(args, params, opt_state, arch, meta, stop):
     """After Ctrl-C: save where training stopped under its own name (the last complete checkpoint,
-    ``--save``'s file, is kept as it is), say how to continue; the exit code 130."""
-    path = runs.interrupted_path(args.save, meta["run"])
-    meta = {**meta, "epoch": stop.epoch - 1, "interrupted": str(stop)}
-    save_checkpoint(path, params, opt_state, architecture=arch, meta=meta)
+    ``--save``'s file, is kept as it is), say how to continue, in one line; the exit code 130."""
+    try:
+        path = runs.interrupted_path(args.save, meta["run"], stop.epoch - 1)
+        save_checkpoint(path, params, opt_state, architecture=arch,
+                        meta={**meta, "epoch": stop.epoch - 1, "interrupted": str(stop)})  # fmt: skip
+    except TinyNodeError as e:
+        print(f"tinynode: interrupted ({stop}); the partial state could not be saved ({e})", file=sys.stderr)
+        return 130
     kept = ""
     if args.save and os.path.isfile(args.save):
         kept = f" {args.save} still holds the end of epoch {load_checkpoint(args.save)['meta'].get('epoch')}."
-    print(
-        f"\nInterrupted ({stop}); saved the partial state to {path}.{kept} Continue with --resume {path} "
-        f"(epoch {stop.epoch} restarts from its beginning).",
-        file=sys.stderr,
-    )
+    print(f"tinynode: interrupted ({stop}); saved the partial state to {path}.{kept} Continue with --resume "
+          f"{path} (epoch {stop.epoch} restarts from its beginning).", file=sys.stderr)  # fmt: skip
     return 130
 
 
@@ -257,7 +273,12 @@ def cmd_eval(args):
     # Score the data the checkpoint was trained on, so that "holdout" is the same 10 % the run held out.
     trained_on = runs.check_training(meta.get("training", {}), args.checkpoint)
     runs.check_data_record(meta.get("data"), args.checkpoint)
-    args.dataset = args.dataset or trained_on.get("dataset", "mnist")
+    recorded_dataset = trained_on.get("dataset", "mnist")
+    if args.dataset not in (None, recorded_dataset):
+        raise ArgumentError(f"--dataset {args.dataset}: {args.checkpoint} was trained on {recorded_dataset}")
+    args.dataset = recorded_dataset
+    if args.split == "test" and args.subset is not None:
+        raise ArgumentError("--subset does not apply to --split test: the test split is always all of it")
     if args.subset is None:
         args.subset = trained_on.get("subset")
     elif args.split != "test" and "subset" in trained_on and args.subset != trained_on["subset"]:
@@ -268,7 +289,9 @@ def cmd_eval(args):
         )
     xp = backend.get_array_module(args.device)
     from_sample = isinstance(meta.get("data"), dict) and meta["data"].get("origin") == "the bundled sample"
-    images, labels, source = _load(args, split="test" if args.split == "test" else "train", quiet=from_sample)
+    images, labels, source = _load(
+        args, split="test" if args.split == "test" else "train", quiet=from_sample, recorded=meta.get("data")
+    )
     if args.split != "test":
         different = runs.same_images(meta.get("data"), source)
         if different:
@@ -344,6 +367,12 @@ def main(argv=None):
     except KeyboardInterrupt:  # (Ctrl-C while training is handled by fit: it saves first)
         print("tinynode: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tinynode train | head -1`: the reader left; the checkpoints are written
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error at exit)
+        return 141
+    except OSError as e:  # writing the output failed (a full disk behind > file, say)
+        print(f"tinynode: cannot write the output: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

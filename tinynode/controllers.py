@@ -17,6 +17,7 @@ The controller alone decides accept or reject.
 """
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from .backend import array_module
@@ -123,7 +124,7 @@ def _check_gains(controller, non_negative, positive):
     name = type(controller).__name__
     for field in non_negative + positive:
         value = getattr(controller, field)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
         if not ok or value < 0 or (field in positive and value == 0):
             sign = "positive" if field in positive else "non-negative"
             raise ArgumentError(f"{name}({field}={value!r}): must be a finite {sign} number")

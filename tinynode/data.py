@@ -11,6 +11,7 @@ so the tutorial always runs. Nothing here uses pickle.
 """
 
 import hashlib
+import numbers
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
+from .download import CHECKSUMS, _fetch, cache_dir, download_file
 from .errors import ArgumentError, DataError, ShapeError
 from .fileio import atomic_file
 from .idx import read_idx, write_idx
@@ -48,24 +50,6 @@ MIRRORS = {
     ],
 }
 
-#: The published SHA-256 of every downloadable file. A download must match
-#: exactly; a file missing from this table is never downloaded, since it could
-#: not be checked. (HTTP mirrors are safe to use because of this check.)
-CHECKSUMS = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-    },
-    "fashion-mnist": {
-        "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-        "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-        "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-        "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-    },
-}
-
 #: Where system packages install a dataset (Debian: ``apt install dataset-fashion-mnist``).
 SYSTEM_DIRS = {"fashion-mnist": ["/usr/share/datasets/fashion-mnist"]}
 
@@ -74,9 +58,6 @@ FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-
-#: Seconds a mirror may stay silent before we give up on it and try the next.
-TIMEOUT = 10.0
 
 #: After a failed download, seconds before the next run tries again (it would wait TIMEOUT per mirror).
 RETRY_AFTER = 3600.0
@@ -88,74 +69,6 @@ SAMPLE_SHA256 = {
     "mnist-sample-images-idx3-ubyte.gz": "e25c364203adfc3370742a8c92ec1c2cef838c70d06dfcf2f3bda04c46a495e5",
     "mnist-sample-labels-idx1-ubyte.gz": "e63e53e1fa87a05d22ff2b63bb1f2c1de160603d6654ea2ec39091297b918bcd",
 }
-
-# ----------------------------------------------------------------------------- downloads
-
-
-def cache_dir(name="mnist"):
-    """The download cache of a dataset: ``$XDG_CACHE_HOME/tinynode/<name>``
-    (``~/.cache/tinynode/<name>`` when XDG_CACHE_HOME is not set)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "tinynode", name)
-
-
-def download_file(url, path, sha256, timeout=None):
-    """Download ``url`` to ``path`` and check its SHA-256; atomic.
-
-    The body goes to a temporary file next to ``path`` and is renamed over it
-    only once it has fully arrived and its checksum matches. On a failure
-    (HTTP error, timeout, connection closed early, wrong checksum) the
-    temporary file is deleted and :class:`~tinynode.errors.DataError` is
-    raised; on Ctrl-C it is deleted too. No partial or unverified file is
-    ever left behind.
-    """
-    import http.client  # imported here, not at the top: with ssl they add ~20 ms to
-    import urllib.request  # every "import tinynode.data", and most runs never download
-
-    digest, size = hashlib.sha256(), 0
-    try:
-        with urllib.request.urlopen(url, timeout=timeout or TIMEOUT) as response, atomic_file(path) as f:
-            while chunk := response.read(1 << 16):
-                f.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-            # http.client returns a short body without complaint when the server
-            # closes early, so compare with the announced length ourselves.
-            announced = response.headers.get("Content-Length")
-            if announced is not None and size != int(announced):
-                raise DataError(f"download of {url} was interrupted: got {size} of {announced} bytes")
-            if digest.hexdigest() != sha256:
-                raise DataError(
-                    f"{url} has SHA-256 {digest.hexdigest()}, expected {sha256}: the download "
-                    "is corrupt or the file changed upstream; nothing was saved"
-                )
-    except (OSError, http.client.HTTPException) as e:  # URLError, HTTPError, timeouts are OSErrors
-        raise DataError(f"could not download {url}: {e}") from None
-
-
-def _fetch(name, filename, directory, mirrors, quiet):
-    """Download one file of dataset ``name`` into ``directory`` from the first mirror that works."""
-    sha256 = CHECKSUMS[name].get(filename)
-    if sha256 is None:
-        raise DataError(
-            f"no known SHA-256 for {name}/{filename}, so it is not downloaded "
-            "(it could not be checked); add it to tinynode.data.CHECKSUMS"
-        )
-    failures = []
-    for base in mirrors:
-        if not quiet:
-            print(
-                f"tinynode: downloading {base.rstrip('/')}/{filename} (--offline to skip)", file=sys.stderr, flush=True
-            )
-        try:
-            download_file(base.rstrip("/") + "/" + filename, os.path.join(directory, filename), sha256)
-            return
-        except DataError as e:
-            failures.append(str(e))
-    raise DataError("; ".join(failures) or f"no mirror is configured for {name}")
-
-
-# ----------------------------------------------------------------------------- loading
 
 
 def _find_files(directory, split):
@@ -216,6 +129,7 @@ def load_mnist(
     mirrors=None,
     *,
     with_source=False,
+    sample=False,
 ):
     """Load MNIST or Fashion-MNIST: ``(images, labels)``, uint8 arrays of shapes (N, 28, 28) and (N,).
 
@@ -236,11 +150,13 @@ def load_mnist(
     :class:`~tinynode.errors.DataError` says where it looked and what to do; a
     directory named by ``data_dir`` or ``TINYNODE_DATA`` that lacks the files
     is an error too (no silent fallback to the sample). With
+    ``sample=True`` takes the bundled sample whatever else is there. With
     ``with_source=True`` it returns ``(images, labels, source)``, ``source``
     recording where the data came from: the dataset, the split, the
     directory (or the bundled sample), each file's SHA-256, the number of
-    images and the subset (what a checkpoint keeps, so that ``--resume`` and
-    ``eval`` can check they see the same images).
+    images, the subset, and the SHA-256 of the images and labels used (what a
+    checkpoint keeps, so that ``--resume`` and ``eval`` can check they see the
+    same images, whatever their files are called or however compressed).
     """
     if not isinstance(name, str) or name not in CHECKSUMS:
         raise ArgumentError(f"unknown dataset {name!r}; choose one of {sorted(CHECKSUMS)}")
@@ -248,10 +164,17 @@ def load_mnist(
         raise ArgumentError(f"split must be 'train' or 'test', got {split!r}")
     if subset is not None and (not isinstance(subset, (int, np.integer)) or subset < 1):
         raise ArgumentError(f"subset must be a positive integer (a number of images), got {subset!r}")
-    images, labels, source = _locate_and_load(name, split, data_dir, download, quiet, mirrors)
-    source = {"dataset": name, "split": split, **source, "subset": subset}
+    if sample and (name, split) != ("mnist", "train"):
+        raise ArgumentError(f"the bundled sample holds MNIST training images only, not {name} {split}")
+    if sample:  # (a checkpoint trained on it is scored on it, whatever else is installed)
+        images, labels, source = _read_pair(*(SAMPLE_DIR / f for f in SAMPLE_FILES), "the bundled sample")
+    else:
+        images, labels, source = _locate_and_load(name, split, data_dir, download, quiet, mirrors)
     if subset is not None:
         images, labels = images[:subset], labels[:subset]
+    content = hashlib.sha256(np.ascontiguousarray(images).data)
+    content.update(np.ascontiguousarray(labels).data)  # the images used, however the files were compressed
+    source = {"dataset": name, "split": split, **source, "subset": subset, "sha256": content.hexdigest()}
     return (images, labels, source) if with_source else (images, labels)
 
 
@@ -387,7 +310,7 @@ def train_test_split(images, labels, at=0.9):
 
     Returns ``(train_images, train_labels), (test_images, test_labels)`` (views, no copy).
     """
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not 0 < at < 1:
+    if isinstance(at, bool) or not isinstance(at, numbers.Real) or not 0 < at < 1:
         raise ArgumentError(f"at must be a fraction strictly between 0 and 1, got {at!r}")
     if len(images) != len(labels):
         raise ShapeError(f"{len(images)} images but {len(labels)} labels")

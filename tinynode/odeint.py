@@ -289,7 +289,9 @@ def flat_tolerances(rtol, atol, y0):
 def check_saveat(saveat, t0, t1, direction):
     """The save times as a list of floats: finite, ordered along the direction, within the span."""
     items = saveat.tolist() if hasattr(saveat, "tolist") else saveat  # a NumPy/CuPy array, or a scalar in one
-    items = items if isinstance(items, (list, tuple)) else [items]
+    if isinstance(items, (range, tuple)) or (hasattr(items, "__iter__") and not isinstance(items, (str, bytes, list))):
+        items = list(items)  # a range, a generator
+    items = items if isinstance(items, list) else [items]
     if not items or not all(isinstance(t, numbers.Real) and not isinstance(t, (bool, np.bool_)) for t in items):
         raise ArgumentError(f"saveat must be a non-empty 1-D sequence of numbers (times), got {saveat!r}")
     times = [float(t) for t in items]

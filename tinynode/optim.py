@@ -67,7 +67,7 @@ class Adam:
     """
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
             raise ArgumentError(f"Adam betas must be a pair (beta1, beta2), got {betas!r}")
         b1, b2 = _fraction("Adam beta1", betas[0]), _fraction("Adam beta2", betas[1])
         self.lr, self.betas, self.eps = _rate("Adam learning rate lr", lr), (b1, b2), _rate("Adam eps", eps)

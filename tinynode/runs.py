@@ -75,9 +75,11 @@ def new_run_id():
     return os.urandom(8).hex()
 
 
-def check_paths(args, run):
-    """The files run ``run`` writes must not collide with each other or with what it reads, must be
-    writable, and may replace only this run's own checkpoint and history (nothing else is ever lost)."""
+def check_paths(args, run, epoch=0, legacy=False):
+    """The files run ``run`` (resumed after ``epoch``) writes must not collide with each other or with
+    what it reads, must be writable, and may replace only this run's own checkpoint and history, and
+    only when they are not ahead of it (nothing else is ever lost). ``legacy``: the resumed checkpoint
+    predates run ids, so a history without one may be its own."""
     named = {"--save": args.save, "--history": args.history, "--resume": args.resume, "--data-dir": args.data_dir}
     for flag, path in named.items():
         if path is not None and (not path.strip() or "\n" in path):
@@ -94,31 +96,39 @@ def check_paths(args, run):
         if flag in real:
             _check_writable(flag, named[flag])
             if os.path.exists(real[flag]) and real[flag] != real.get("--resume"):
-                _check_same_run(flag, named[flag], run)
+                _check_same_run(flag, named[flag], run, epoch, legacy)
     if "--resume" in real and not os.path.isfile(real["--resume"]):
         raise ArgumentError(f"--resume {named['--resume']}: no such checkpoint file")
 
 
-def _check_same_run(flag, path, run):
+def _check_same_run(flag, path, run, epoch=0, legacy=False):
     """An existing file may be replaced only by a newer file of the same run."""
     from .checkpoint import load_checkpoint
 
+    what = "checkpoint" if flag == "--save" else "history"
     try:
         if flag == "--save":
-            recorded = load_checkpoint(path)["meta"].get("run")
+            meta = load_checkpoint(path)["meta"]
+            recorded, done = meta.get("run"), meta.get("epoch", 0)
         else:
             with open(path, encoding="utf-8") as f:
-                recorded = json.loads(f.read(1 << 24)).get("run")
-    except (TinyNodeError, OSError, ValueError, AttributeError, RecursionError):
-        recorded = None
-    if recorded is None or recorded != run:
+                document = json.loads(f.read(1 << 24))
+            recorded, done = document.get("run"), len(document.get("history", []))
+    except (TinyNodeError, OSError, ValueError, AttributeError, RecursionError, TypeError):
+        recorded, done = False, 0
+    if recorded != run and not (legacy and recorded is None and what == "history"):
         raise ArgumentError(
-            f"{flag} {path} already exists and is not this run's {'checkpoint' if flag == '--save' else 'history'}; "
+            f"{flag} {path} already exists and is not this run's {what}; "
             "tinynode never replaces it: give another path, or delete the file first"
+        )
+    if isinstance(done, int) and done > epoch:
+        raise ArgumentError(
+            f"{flag} {path} holds epoch {done} of this run, ahead of the epoch {epoch} resumed from: "
+            "it would be replaced by older work; give another path"
         )
 
 
-def interrupted_path(save, run):
+def interrupted_path(save, run, epoch):
     """Where Ctrl-C's partial state goes: beside --save, under a name that holds nothing of another run."""
     stem = "tinynode-interrupted" if not save else (save[:-4] if save.endswith(".npz") else save) + ".interrupted"
     for k in range(1, 1000):
@@ -126,7 +136,7 @@ def interrupted_path(save, run):
         if not os.path.exists(path):
             return path
         try:
-            _check_same_run("--save", path, run)
+            _check_same_run("--save", path, run, epoch)
             return path
         except ArgumentError:
             continue
@@ -178,7 +188,7 @@ def check_options(options, path):
         if name in CHOICES:
             valid = isinstance(value, str) and value in CHOICES[name]
         else:
-            valid = name in ("rtol", "atol") and _number(value) and math.isfinite(value) and value > 0
+            valid = name in ("rtol", "atol") and _number(value) and 1e-10 <= value <= 1
         if not valid:
             raise CheckpointError(f"{path}: recorded option {name} = {value!r} is not one tinynode knows")
     return options
@@ -188,7 +198,7 @@ def check_training(training, path):
     """A checkpoint's training options (dataset, subset, lr, batch size, seed), each of its type and range."""
     valid = {
         "dataset": lambda v: v in ("mnist", "fashion-mnist"),
-        "subset": lambda v: _integer(v) and v >= 10,
+        "subset": lambda v: v is None or (_integer(v) and v >= 10),
         "lr": lambda v: _number(v) and math.isfinite(v) and v > 0,
         "batch_size": lambda v: _integer(v) and v >= 1,
         "seed": lambda v: _integer(v) and v >= 0,
@@ -233,9 +243,11 @@ def check_data_record(recorded, path):
     """A checkpoint's record of its data: the files it read, by name and SHA-256."""
     if recorded is None:
         return None
-    files = recorded.get("files")
+    files, content = recorded.get("files"), recorded.get("sha256", "")
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
         raise CheckpointError(f"{path}: its record of the data ('data') is damaged: files = {files!r}")
+    if not isinstance(content, str):
+        raise CheckpointError(f"{path}: its record of the data ('data') is damaged: sha256 = {content!r}")
     return recorded
 
 
@@ -245,8 +257,12 @@ def same_images(recorded, current):
         return None
     if recorded.get("dataset") != current.get("dataset"):
         return f"the run used {recorded.get('dataset')}, this is {current.get('dataset')}"
-    if recorded.get("files") != current.get("files"):
-        return f"the run used {_describe(recorded)}, this is {_describe(current)} (the files' SHA-256 differ)"
+    if "sha256" in recorded:  # the content used (this tinynode); else the files' checksums (older records)
+        same = recorded["sha256"] == current.get("sha256")
+    else:
+        same = sorted(recorded.get("files", {}).values()) == sorted(current.get("files", {}).values())
+    if not same:
+        return f"the run used {_describe(recorded)}, this is {_describe(current)} (the images differ)"
     return None
 
 

@@ -20,6 +20,7 @@ error around 1e-9 for smooth functions.
 """
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,6 +122,7 @@ def gradcheck(
         a :class:`GradcheckReport`.
     """
     _check_settings(eps, tol, full_max, directions)
+    eps, tol = float(eps), float(tol)  # (a float32 eps would round the differences to float32)
     names = [f"argument {i}" for i in range(len(args))]
     if vjp is None:
         if hasattr(fun, "forward") and hasattr(fun, "backward"):
@@ -167,10 +169,10 @@ def gradcheck(
 def _check_settings(eps, tol, full_max, directions):
     """Settings under which the check checks something (eps = 0 divides by zero; no directions checks nothing)."""
     for name, value in (("eps", eps), ("tol", tol)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
             raise ArgumentError(f"gradcheck's {name} must be a finite positive number, got {value!r}")
     for name, value, least in (("full_max", full_max, 0), ("directions", directions, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
             raise ArgumentError(f"gradcheck's {name} must be an integer of at least {least}, got {value!r}")
 
 

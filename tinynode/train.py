@@ -201,10 +201,10 @@ def fit(
                 **counts,
             )
             history.append(record)
+            if on_epoch is not None:  # first: a failing output (a closed pipe) must not lose the epoch
+                on_epoch(record)
             if out is not None:
                 print(record.line(epochs), file=out, flush=True)
-            if on_epoch is not None:
-                on_epoch(record)
             if interrupted["set"]:
                 raise TrainingInterrupted(epoch + 1, 0)
     return history

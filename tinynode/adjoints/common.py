@@ -9,6 +9,7 @@ adds to ``dL/dy0`` directly. The backward solve lands exactly on each ``t_k``
 """
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from ..backend import array_module
@@ -124,7 +125,7 @@ class SensitivityAlgorithm:
     def __post_init__(self):
         for name in ("rtol", "atol"):
             value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
             if value is not None and not ok:
                 raise ArgumentError(f"{type(self).__name__}({name}={value!r}): a backward tolerance must be a finite "
                                     "positive number, or None for the forward one")  # fmt: skip
