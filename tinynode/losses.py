@@ -26,6 +26,8 @@ def _is_class_labels(logits, labels):
         _check_classes(labels, logits.shape[-1])
         return True
     if labels.shape == logits.shape:
+        if array_module(labels) is np and labels.size and not (np.all(np.isfinite(labels)) and labels.min() >= 0):
+            raise ArgumentError("soft targets must be finite and non-negative (probabilities), got other values")
         return False
     raise ShapeError(
         f"labels must be integer classes of shape {logits.shape[:-1]} or targets of shape "
@@ -51,8 +53,8 @@ def _check_classes(labels, classes):
 def _check_logits(logits):
     if getattr(getattr(logits, "dtype", None), "kind", None) != "f":
         raise DTypeError(f"logits must be a float array, got {getattr(logits, 'dtype', type(logits).__name__)}")
-    if logits.ndim != 2:
-        raise ShapeError(f"logits must have shape (batch, classes), got {logits.shape}")
+    if logits.ndim != 2 or logits.shape[0] == 0:
+        raise ShapeError(f"logits must have shape (batch, classes) with a non-empty batch, got {logits.shape}")
 
 
 def _as_list(a):
