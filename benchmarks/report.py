@@ -17,6 +17,7 @@ from benchmarks.configs import (
     current_key,
     is_baseline,
 )
+from benchmarks.scaling_report import scaling_lines
 
 LABELS = {
     "tinynode-interpolating": "tinynode, InterpolatingAdjoint",
@@ -583,6 +584,7 @@ def write_docs(results, docs_path, plot_path):
         ]
 
     L += _baseline_lines(results)
+    L += scaling_lines(os.path.join(os.path.dirname(plot_path), "benchmark_scaling.png"))
     L += _breakdown_lines(results)
 
     count = results.get("count") or {}
