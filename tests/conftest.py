@@ -39,3 +39,12 @@ def xp(request):
 def to_numpy(a):
     """Host copy of an array from either backend (for assertions)."""
     return backend.to_host(a)
+
+
+@pytest.fixture
+def cli_sandbox(monkeypatch, tmp_path):
+    """A command-line run in its own directory: a private cache, no TINYNODE_DATA, CI=true (1,500 images)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("TINYNODE_DATA", raising=False)
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.chdir(tmp_path)

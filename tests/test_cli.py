@@ -21,12 +21,7 @@ EPOCH = re.compile(
 )
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("TINYNODE_DATA", raising=False)
-    monkeypatch.setenv("CI", "true")
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("cli_sandbox")
 
 
 def train(capsys, *args):

@@ -21,13 +21,7 @@ from tinynode.checkpoint import architecture_of, load_checkpoint, save_checkpoin
 from tinynode.errors import CheckpointError, TinyNodeError
 from tinynode.train import TrainingInterrupted
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("TINYNODE_DATA", raising=False)
-    monkeypatch.setenv("CI", "true")
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("cli_sandbox")
 
 
 def run(capsys, *argv):

@@ -40,6 +40,7 @@ class DenseOutput:
         self._polys = {}  # step index -> its polynomial's coefficients (at most two steps kept)
 
     def append(self, t, h, B):
+        """Keep one accepted step: its start, size and (a copy of) its table ``[y_n, k_1..k_s]``."""
         self._keys.append(self._direction * t)
         self.ts.append(t)
         self.hs.append(h)

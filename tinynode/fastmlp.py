@@ -165,11 +165,13 @@ class MLPField(BoundField):
         return g, gp
 
     def vjp(self, t, y, v, need_params=True):
+        """``(v^T df/dy, v^T df/dparams or None)``, flat: a forward pass, then the layers' VJPs in reverse."""
         xs = self.forward(y.reshape(self.rows, -1))
         gx, gp = self._backward(xs, v.reshape(self.rows, -1), need_params)
         return gx.reshape(-1), gp
 
     def value_and_vjp(self, t, y, v):
+        """``(f(y), v^T df/dy, v^T df/dparams)``, flat, from one forward pass."""
         xs = self.forward(y.reshape(self.rows, -1))
         gx, gp = self._backward(xs, v.reshape(self.rows, -1), True)
         return xs[-1].reshape(-1), gx.reshape(-1), gp

@@ -79,6 +79,7 @@ class NeuralODE(Layer):
 
     @property
     def num_params(self):
+        """The dynamics' parameter count (the ODE itself adds none)."""
         return self.dynamics.num_params
 
     def reset_counts(self):

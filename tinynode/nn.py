@@ -113,6 +113,7 @@ class Layer:
 
     @property
     def num_params(self):
+        """The length of the flat parameter vector."""
         return sum(math.prod(shape) for shape in self.param_shapes().values())
 
     def __call__(self, params, x):
@@ -167,9 +168,11 @@ class Dense(Layer):
 
     @property
     def num_params(self):
+        """The length of the flat parameter vector."""
         return self.out_features * (self.in_features + 1)
 
     def param_shapes(self):
+        """``{'weight': (out, in), 'bias': (out,)}``."""
         return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
 
     def unflatten(self, params):
@@ -274,6 +277,7 @@ class Chain(Layer):
 
     @property
     def num_params(self):
+        """The length of the flat parameter vector."""
         return self.param_slices[-1].stop
 
     def params_of(self, params, index):

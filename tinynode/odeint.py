@@ -151,6 +151,7 @@ class _Saver:
             self.pending += 1
 
     def on_step(self, t, t_new, h, B, y_new):
+        """Record an accepted step: dense output, and the save times it passed."""
         if self.dense is not None:
             self.dense.append(t, h, B)
         if self.times is None:
@@ -166,6 +167,7 @@ class _Saver:
             self.pending += 1
 
     def result(self):
+        """``(times, states)`` saved, states stacked time-first and flat."""
         if self.times is not None:
             return np.asarray(self.times), self.out
         self.saved_t[-1] = self.t1  # the last step lands on t1 exactly; make the float exact too
@@ -199,6 +201,7 @@ def check_method(solver, controller, dt0):
 
 
 def check_state(y0):
+    """``y0`` must be a non-empty float32 or float64 array."""
     if not hasattr(y0, "dtype") or y0.dtype.kind != "f" or y0.dtype.itemsize not in (4, 8):
         raise DTypeError(
             f"y0 must be a float32 or float64 array, got {getattr(y0, 'dtype', type(y0).__name__)}; "
@@ -209,6 +212,7 @@ def check_state(y0):
 
 
 def check_span(tspan):
+    """``(t0, t1)`` as floats: finite, distinct, given as a pair."""
     if not (isinstance(tspan, (tuple, list)) or hasattr(tspan, "shape")):  # (a set has no order)
         raise ArgumentError(f"tspan must be a pair of numbers (t0, t1), got {tspan!r}")
     try:
@@ -242,6 +246,7 @@ def check_dt0(dt0, t0=0.0, t1=1.0):
 
 
 def check_max_steps(max_steps):
+    """``max_steps`` as a positive int."""
     if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise ArgumentError(f"max_steps must be a positive integer, got {max_steps!r}")
     return int(max_steps)

@@ -225,6 +225,7 @@ def fill_defaults(args, ci):
 
 
 def model_options(args):
+    """The model options of a run (what :func:`make_model` takes), from the parsed arguments."""
     return {name: getattr(args, name) for name in MODEL_OPTIONS}
 
 

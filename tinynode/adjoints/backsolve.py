@@ -29,6 +29,7 @@ class BacksolveRHS(BoundField):
         self.fwd, self.stats, self.n = fwd, stats, fwd.n
 
     def into(self, t, z, out):
+        """``out[...] = [-(df/dy)^T lambda, f(y), -(df/dparams)^T lambda]`` from one forward pass."""
         n, xp = self.n, array_module(z)
         value, gy, gp = self.fwd.bound.value_and_vjp(t, z[n : 2 * n], z[:n])
         self.stats["nf"] += 1
@@ -53,9 +54,11 @@ class BacksolveAdjoint(SensitivityAlgorithm):
 
     @property
     def needs_dense(self):
+        """False: nothing but the outputs is kept."""
         return False
 
     def backward(self, fwd, obs, stats):
+        """Integrate ``[lambda, y, mu]`` from t1 back to t0, resetting y at every output time."""
         n = fwd.n
         saved = dict(zip(fwd.times, fwd.y_out))
         z0 = array_module(fwd.y0).zeros(2 * n + fwd.n_params, dtype=fwd.y0.dtype)

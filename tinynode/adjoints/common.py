@@ -72,10 +72,12 @@ class Forward:
 
     @property
     def n(self):
+        """The number of entries of the state."""
         return self.y0.size
 
     @property
     def n_params(self):
+        """The number of parameters (0 without any)."""
         return 0 if self.params is None else self.params.size
 
 
@@ -132,10 +134,12 @@ class SensitivityAlgorithm:
 
     @property
     def needs_dense(self):
+        """Whether the forward pass must keep every step (its dense output)."""
         return True
 
     @property
     def name(self):
+        """The method's name, as the messages and stats give it."""
         return type(self).__name__
 
     def pullback(self, fwd, gy):
@@ -147,6 +151,7 @@ class SensitivityAlgorithm:
         return obs.finish(lam0).reshape(fwd.shape), gparams, stats
 
     def backward(self, fwd, obs, stats):
+        """``(lambda(t0), dL/dparams)``, flat: the method itself (implemented by each subclass)."""
         raise NotImplementedError
 
     def backward_solve(self, rhs, z0, fwd, obs, stats, *, jump, error_size=None, on_step=None):
@@ -221,6 +226,7 @@ class StageLinearization:
         self.enabled = fwd.n <= STACK_STAGES_MAX_ENTRIES
 
     def prepare(self, times):
+        """Linearize ``-f`` at this backward step's stage times (each distinct time once)."""
         self.lin, self.index = None, {}
         if not self.enabled or not times:  # (Euler's step evaluates no stage after k_1)
             return
@@ -232,5 +238,6 @@ class StageLinearization:
         self.index = {t: i for i, t in enumerate(points)}
 
     def at(self, t):
+        """``(linearization, index)`` for a stage time of the current step, or None."""
         i = self.index.get(t)
         return None if i is None else (self.lin, i)

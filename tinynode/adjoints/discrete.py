@@ -39,6 +39,7 @@ class DiscreteAdjoint(SensitivityAlgorithm):
     """
 
     def backward(self, fwd, obs, stats):
+        """The reverse sweep of the accepted steps, last to first (the module docstring)."""
         xp = array_module(fwd.y0)
         dense = fwd.dense
         gp = xp.zeros(fwd.n_params, dtype=fwd.y0.dtype)

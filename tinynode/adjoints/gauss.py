@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from ..backend import array_module
 from ..dense import interpolate
 from ..protocol import BoundField
-from . import common
 from .common import SensitivityAlgorithm, StageLinearization
 from .interpolating import forward_state
 
@@ -38,9 +37,11 @@ class GaussRHS(BoundField):
         self.stages = StageLinearization(fwd, state)
 
     def prepare(self, times):
+        """Linearize the forward field at the step's stage times (:class:`StageLinearization`)."""
         self.stages.prepare(times)
 
     def into(self, t, lam, out):
+        """``out[...] = -(df/dy)^T lambda`` at ``t``."""
         self.stats["nvjp"] += 1
         found = self.stages.at(t)
         if found is not None:
@@ -65,12 +66,15 @@ class GaussAdjoint(SensitivityAlgorithm):
 
     @property
     def needs_dense(self):
+        """True unless checkpointing: the backward pass interpolates every forward step."""
         return not self.checkpointing
 
     def backward(self, fwd, obs, stats):
+        """Integrate lambda back to t0, adding each accepted step's quadrature to mu."""
         xp = array_module(fwd.y0)
         state = forward_state(self, fwd, stats)
         mu = xp.zeros(fwd.n_params, dtype=fwd.y0.dtype)
+        rhs = GaussRHS(fwd, state, stats)
 
         def quadrature(t, t_new, h, B, lam_new):  # after each accepted backward step
             if mu.size == 0:
@@ -83,7 +87,7 @@ class GaussAdjoint(SensitivityAlgorithm):
                 ]
             )  # (h/2) w_i lambda(tau_i)
             stats["nvjp_params"] += len(taus)
-            lin = fwd.bound.linearize(state.at_many(taus)) if fwd.n <= common.STACK_STAGES_MAX_ENTRIES else None
+            lin = fwd.bound.linearize(state.at_many(taus)) if rhs.stages.enabled else None  # the stages' rule
             if lin is not None:  # the three nodes in one stacked pass (fastmlp)
                 mu[...] -= lin.param_vjp_sum(weighted)
                 return
@@ -94,7 +98,5 @@ class GaussAdjoint(SensitivityAlgorithm):
         def jump(t, lam):
             lam += obs.jumps[t]
 
-        lam0 = self.backward_solve(
-            GaussRHS(fwd, state, stats), obs.at_t1.copy(), fwd, obs, stats, jump=jump, on_step=quadrature
-        )
+        lam0 = self.backward_solve(rhs, obs.at_t1.copy(), fwd, obs, stats, jump=jump, on_step=quadrature)
         return lam0, mu

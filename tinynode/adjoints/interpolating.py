@@ -43,6 +43,7 @@ class CheckpointedState:
         self.current, self.dense = None, None
 
     def at(self, t):
+        """The flat forward state at ``t``, re-solving its interval first if needed."""
         key = self.direction * t
         k = self.current
         if k is None or not (self.keys[k] <= key <= self.keys[k + 1]):  # stay put on a boundary
@@ -69,6 +70,7 @@ class CheckpointedState:
         return self.dense.at(t)
 
     def at_many(self, times):
+        """The flat forward states at several times, ``(len(times), n)``."""
         return array_module(self.states[0]).stack([self.at(t) for t in times])
 
 
@@ -85,9 +87,11 @@ class InterpolatingRHS(BoundField):
         self.n, self.has_params, self.stages = fwd.n, fwd.n_params > 0, StageLinearization(fwd, state)
 
     def prepare(self, times):
+        """Linearize the forward field at the step's stage times (:class:`StageLinearization`)."""
         self.stages.prepare(times)
 
     def into(self, t, z, out):
+        """``out[...] = [-(df/dy)^T lambda, -(df/dparams)^T lambda]`` at ``t``."""
         n, has_params = self.n, self.has_params
         self.stats["nvjp"] += 1
         found = self.stages.at(t)
@@ -120,9 +124,11 @@ class InterpolatingAdjoint(SensitivityAlgorithm):
 
     @property
     def needs_dense(self):
+        """True unless checkpointing: the backward pass interpolates every forward step."""
         return not self.checkpointing
 
     def backward(self, fwd, obs, stats):
+        """Integrate ``[lambda, mu]`` from t1 back to t0 (the module docstring)."""
         n = fwd.n
         xp = array_module(fwd.y0)
         rhs = InterpolatingRHS(fwd, forward_state(self, fwd, stats), stats)
