@@ -483,7 +483,7 @@ def test_a_closed_output_pipe_keeps_the_checkpoints_and_prints_no_traceback(tmp_
     import subprocess
     import sys
 
-    cmd = f"{sys.executable} -m tinynode train --offline --epochs 3 --save p.npz | head -c 1 > /dev/null"
+    cmd = f"{sys.executable} -m tinynode train --offline --epochs 3 --save p.npz | head -n 1 > /dev/null"
     res = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in res.stderr, res.stderr
     assert load_checkpoint(tmp_path / "p.npz")["meta"]["epoch"] >= 1

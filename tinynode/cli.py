@@ -134,6 +134,12 @@ def _load(args, split="train", quiet=False, recorded=None):
     )
 
 
+def _say(text):
+    """One line on stdout in one write (a reader that has seen part of it and left gets nothing half-said)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def _write_json_atomically(path, document):
     with atomic_file(path) as f:
         f.write(json.dumps(document, indent=1).encode("utf-8"))
@@ -143,7 +149,7 @@ def cmd_train(args):
     from .data import DataLoader, train_test_split
 
     runs.check_values(args)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    say = (lambda text: None) if args.quiet else _say
     resumed = _resume(args) if args.resume else None
     recorded_run = resumed["meta"].get("run") if resumed is not None else None
     run = recorded_run or runs.new_run_id()
