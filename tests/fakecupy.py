@@ -106,6 +106,7 @@ def _module():
             getDeviceProperties=lambda i: {"name": b"fakecupy CPU stand-in", "totalGlobalMem": 0},
             runtimeGetVersion=lambda: 0,
             driverGetVersion=lambda: 0,
+            memGetInfo=lambda: (2**30, 2**32),  # (free, total) bytes, as CUDA's cudaMemGetInfo
         )
     )
     mod.asnumpy = lambda x: x.get() if isinstance(x, ndarray) else np.asarray(x)

@@ -9,6 +9,7 @@ from scipy.integrate import solve_ivp
 
 import tinynode as tn
 from tinynode import nn, tableaus
+from tinynode.adjoints import STATS_KEYS
 from tinynode.errors import ArgumentError, MaxStepsExceeded, NonFiniteError, ShapeError
 from tinynode.testing import gradcheck
 
@@ -75,7 +76,8 @@ def test_discrete_adjoint_is_the_exact_discrete_gradient(prob):
     sol, pullback = tn.solve_with_vjp(
         field, y0, tspan, params, sensealg=tn.DiscreteAdjoint(), saveat=times, rtol=tol, atol=tol
     )
-    ts, hs = sol.dense.ts, sol.dense.hs
+    steps = tn.solve(field, y0, tspan, params, rtol=tol, atol=tol).t  # the same accepted steps
+    ts, hs = list(steps[:-1]), list(np.diff(steps))
     np.testing.assert_allclose(replay(field, y0, params, ts, hs, tspan[1], times), sol.y, rtol=1e-12, atol=1e-12)
     stats = pullback(gy)[2]
 
@@ -164,9 +166,9 @@ def test_all_methods_agree_with_each_other_at_tight_tolerance():
     for alg in CONTINUOUS + [tn.DiscreteAdjoint()]:
         _, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg=alg, saveat=times, rtol=1e-9, atol=1e-9)
         grads.append(pullback(gy)[:2])
-    for g0, gp in grads[1:]:
-        np.testing.assert_allclose(g0, grads[0][0], rtol=1e-6, atol=1e-9)
-        np.testing.assert_allclose(gp, grads[0][1], rtol=1e-6, atol=1e-9)
+    for g0, gp in grads[1:]:  # (with the I controller the largest difference measured was 1.7e-8)
+        for a, b in ((g0, grads[0][0]), (gp, grads[0][1])):
+            assert np.abs(a - b).max() <= 1e-7 * np.abs(b).max()
 
 
 def test_seminorm_takes_no_more_backward_steps():
@@ -177,7 +179,7 @@ def test_seminorm_takes_no_more_backward_steps():
         gy
     )
     assert semi[2]["naccept"] + semi[2]["nreject"] <= full[2]["naccept"] + full[2]["nreject"]
-    np.testing.assert_allclose(semi[1], full[1], rtol=1e-4)
+    assert np.abs(semi[1] - full[1]).max() <= 1e-4 * np.abs(full[1]).max()  # mu is error-controlled less
 
 
 def test_backward_evaluation_counts():
@@ -244,8 +246,11 @@ def test_backward_failures_say_they_are_backward():
         def vjp(self, t, y, p, v):
             return np.full_like(v, np.nan), np.zeros(1)
 
-    with pytest.raises(NonFiniteError, match=r"backward pass \(InterpolatingAdjoint\)"):
-        tn.solve_with_vjp(NaNBackward(), np.ones(2), (0.0, 1.0), np.zeros(1), saveat=[1.0])[1](np.ones((1, 2)))
+    for alg in (tn.InterpolatingAdjoint(), tn.DiscreteAdjoint()):
+        with pytest.raises(NonFiniteError, match=rf"backward pass \({alg.name}\)"):
+            tn.solve_with_vjp(NaNBackward(), np.ones(2), (0.0, 1.0), np.zeros(1), saveat=[1.0], sensealg=alg)[1](
+                np.ones((1, 2))
+            )
 
     class Stiff:
         def __call__(self, t, y, p):
@@ -270,7 +275,8 @@ def test_bad_cotangents_and_arguments():
     with pytest.raises(ArgumentError, match="sensealg must be one of"):
         tn.solve_with_vjp(field, y0, (0.0, 1.0), params, sensealg="interpolating")
     with pytest.raises(ArgumentError, match="per-component tolerances"):
-        tn.solve_with_vjp(field, y0, (0.0, 1.0), params, rtol=np.full(20, 1e-3), saveat=[1.0])[1](
+        alg = tn.InterpolatingAdjoint()
+        tn.solve_with_vjp(field, y0, (0.0, 1.0), params, rtol=np.full(20, 1e-3), saveat=[1.0], sensealg=alg)[1](
             np.ones((1,) + y0.shape, np.float32)
         )
 
@@ -344,7 +350,7 @@ def test_stacked_stage_linearization_equals_one_vjp_per_stage(alg, case, monkeyp
     (g0, gp, st), (h0, hp, su) = results
     np.testing.assert_allclose(g0, h0, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(gp, hp, rtol=1e-12, atol=1e-14)
-    assert st == su  # the same steps, evaluations and VJPs
+    assert {k: st[k] for k in STATS_KEYS} == {k: su[k] for k in STATS_KEYS}  # the same steps, evaluations, VJPs
     # every evaluation but the first (and the initial step's probe) went through the stacked path;
     # Euler's one stage is k_1, which the loop evaluates before the step announces its stage times
     if kw.get("solver") is not None and kw["solver"].stages == 1:
@@ -401,5 +407,6 @@ def test_stages_are_stacked_only_for_small_states(monkeypatch):
     for batch, stacked in ((largest, True), (largest + 1, False)):
         field, params, y0, gy = tutorial_problem(batch=batch, dtype=np.float64)
         calls.clear()
-        tn.solve_with_vjp(field, y0, (0.0, 1.0), params, saveat=[1.0])[1](gy)
+        alg = tn.InterpolatingAdjoint()
+        tn.solve_with_vjp(field, y0, (0.0, 1.0), params, saveat=[1.0], sensealg=alg)[1](gy)
         assert bool(calls) == stacked

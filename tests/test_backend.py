@@ -87,6 +87,9 @@ def test_blas_threads_limits_and_restores():
 def test_blas_threads_without_threadpoolctl_is_a_no_op(monkeypatch):
     import sys
 
+    from tinynode import threads
+
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
+    monkeypatch.setattr(threads, "_state", {"controller": None, "pinned": None})  # forget the found BLAS
     with backend.blas_threads(1) as applied:
         assert applied is False

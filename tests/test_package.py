@@ -12,11 +12,12 @@ def test_version_is_a_string():
     assert isinstance(tinynode.__version__, str) and tinynode.__version__.count(".") >= 2
 
 
-def test_numpy_is_the_only_runtime_dependency():
+def test_numpy_and_threadpoolctl_are_the_only_runtime_dependencies():
+    """threadpoolctl (pure Python, no dependencies) sets the BLAS threads by problem size (tinynode.threads)."""
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     requires = [r.strip() for r in cfg["options"]["install_requires"].split("\n") if r.strip()]
-    assert [r.split(">")[0].split("=")[0] for r in requires] == ["numpy"]
+    assert [r.split(">")[0].split("=")[0] for r in requires] == ["numpy", "threadpoolctl"]
     extras = cfg["options.extras_require"]
     assert "cupy-cuda12x" in extras["gpu"]
     for name in ("pytest", "hypothesis", "scipy"):
@@ -25,7 +26,7 @@ def test_numpy_is_the_only_runtime_dependency():
 
 def test_import_pulls_in_nothing_heavy():
     code = (
-        "import sys, tinynode; bad = [m for m in ('scipy', 'cupy', 'hypothesis', 'pytest') "
+        "import sys, tinynode; bad = [m for m in ('scipy', 'cupy', 'hypothesis', 'pytest', 'threadpoolctl') "
         "if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

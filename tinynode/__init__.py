@@ -24,6 +24,7 @@ from . import (  # noqa: E402  (the modules, so that tinynode.train etc. work af
     step,
     tableaus,
     testing,
+    threads,
     train,
 )
 from .adjoints import (  # noqa: E402
@@ -43,6 +44,7 @@ from .errors import (  # noqa: E402
     DTypeError,
     GradcheckError,
     MaxStepsExceeded,
+    MemoryBudgetExceeded,
     NonFiniteError,
     ShapeError,
     SolverError,
@@ -73,6 +75,7 @@ __all__ = [
     "step",
     "tableaus",
     "testing",
+    "threads",
     "train",
     "ArgumentError",
     "BackendError",
@@ -81,6 +84,7 @@ __all__ = [
     "DTypeError",
     "GradcheckError",
     "MaxStepsExceeded",
+    "MemoryBudgetExceeded",
     "NonFiniteError",
     "ShapeError",
     "SolverError",

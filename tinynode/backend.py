@@ -16,11 +16,10 @@ CuPy is imported lazily, only when a CuPy array or the GPU is asked for, so
 ``import tinynode`` stays fast and needs nothing but NumPy.
 """
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from .errors import ArgumentError, BackendError
+from .threads import blas_threads  # noqa: F401 (its home before threads.py; kept for callers)
 
 __all__ = [
     "array_module",
@@ -155,30 +154,3 @@ def item(x):
     if is_cupy(x):
         return float(x.get())  # the explicit copy; CuPy's float(x) would do the same, implicitly
     return float(x)
-
-
-@contextmanager
-def blas_threads(n=1):
-    """Limit the CPU's BLAS (OpenBLAS, MKL, ...) to ``n`` threads inside the block.
-
-    Why: this class of model multiplies tiny matrices ((128, 20) by (20, 10)),
-    where BLAS threads cannot pay for their hand-offs, and when the other cores
-    are busy a threaded BLAS waits for them: on the 2-core development machine,
-    with a busy loop on the other core, a steady epoch of the tutorial's model
-    took 0.019 s with one thread and 0.135 s with two (0.017 s either way when
-    idle). The limit
-    needs ``threadpoolctl`` (the ``train`` extra); without it, or with
-    ``n=None``, the block runs unchanged. Yields True when the limit is applied.
-    """
-    if n is None:
-        yield False
-        return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ArgumentError(f"blas_threads needs a positive number of threads (or None), got {n!r}")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield False
-        return
-    with threadpool_limits(limits=int(n), user_api="blas"):
-        yield True

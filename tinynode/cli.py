@@ -75,10 +75,10 @@ def build_parser():
     train.add_argument(
         "--blas-threads",
         type=int,
-        default=1,
+        default=0,
         metavar="N",
-        help="CPU BLAS threads while training (default 1, fastest for this model's tiny "
-        "matrices; 0 leaves BLAS as it is; needs threadpoolctl, in the train extra)",
+        help="CPU BLAS threads while training (default 0: automatic, one thread for small "
+        "matrices such as the tutorial's and every core for wide models; N pins N)",
     )
 
     ev = sub.add_parser("eval", help="accuracy and confusion matrix of a checkpoint")
@@ -203,7 +203,7 @@ def cmd_train(args):
     try:
         fit(model, params, optimizer, opt_state, *loaders, epochs=args.epochs, start_epoch=start_epoch,
             on_epoch=on_epoch, out=None if args.quiet else sys.stdout,
-            blas_threads=args.blas_threads or None)  # fmt: skip
+            blas_threads=args.blas_threads or "auto")  # fmt: skip
     except TrainingInterrupted as stop:
         return _save_interrupted(args, params, opt_state, arch, {**meta, "history": history}, stop)
     except SolverError as e:  # the solver failed with the run's options (a model that became stiff, say)

@@ -54,6 +54,10 @@ class NonFiniteError(SolverError):
     """NaN or Inf appeared in the state or in the vector field's output."""
 
 
+class MemoryBudgetExceeded(TinyNodeError, MemoryError):
+    """What a gradient's forward pass must keep would exceed the memory budget it was given."""
+
+
 class CheckpointError(TinyNodeError, ValueError):
     """A checkpoint file is damaged, or belongs to another architecture."""
 

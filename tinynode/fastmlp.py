@@ -113,6 +113,7 @@ class MLPField(BoundField):
         self.layers = [_affine(dense, params, part) for dense, part in stack]
         self._ones = {}  # rows -> a vector of ones (bias gradients as products: nn.dense_vjp)
         self.tiles = None if self.fuse else _tiles([layer.b for layer in self.layers], self.rows)
+        self.largest_product = self.rows * max(layer.w.size for layer in self.layers)  # (tinynode.threads)
 
     # -- evaluation ---------------------------------------------------------------------
 
@@ -139,6 +140,10 @@ class MLPField(BoundField):
         """``out[...] = f(y)`` (the field is autonomous: ``t`` is not used)."""
         self.forward(y.reshape(self.rows, -1), out=out.reshape(self.rows, -1))
         return out
+
+    def into_keeping(self, t, y, out):
+        """``into``, returning the hidden layers' outputs: with ``y`` and ``f(y)`` they are all a VJP needs."""
+        return self.forward(y.reshape(self.rows, -1), out=out.reshape(self.rows, -1))[1:-1]
 
     def _ones_for(self, rows):
         ones = self._ones.get(rows)
@@ -167,6 +172,12 @@ class MLPField(BoundField):
     def vjp(self, t, y, v, need_params=True):
         """``(v^T df/dy, v^T df/dparams or None)``, flat: a forward pass, then the layers' VJPs in reverse."""
         xs = self.forward(y.reshape(self.rows, -1))
+        gx, gp = self._backward(xs, v.reshape(self.rows, -1), need_params)
+        return gx.reshape(-1), gp
+
+    def vjp_kept(self, t, y, value, kept, v, need_params=True):
+        """``vjp`` without the forward pass: the layers' inputs and outputs are ``y``, ``kept`` and ``value``."""
+        xs = [y.reshape(self.rows, -1), *kept, value.reshape(self.rows, -1)]
         gx, gp = self._backward(xs, v.reshape(self.rows, -1), need_params)
         return gx.reshape(-1), gp
 

@@ -8,6 +8,8 @@
 15,700 + 540 + 210 = 16,450 parameters, float32.
 """
 
+from .adjoints import InterpolatingAdjoint
+from .controllers import PIController
 from .neural_ode import NeuralODE
 from .nn import Chain, Dense, Flatten
 
@@ -20,7 +22,14 @@ def tutorial_model(sensealg=None, solver=None, rtol=1e-3, atol=1e-3, controller=
     ``dt0`` sets the first step (required by the fixed-step ``RK4()`` and
     ``Euler()``); ``hidden`` is the width of the ODE block's inner layers
     (the tutorial's 10), for a wider model on the same task.
+
+    By default it makes the tutorial's choices, OrdinaryDiffEq's PI controller
+    and InterpolatingAdjoint, not the library's (the I controller and
+    DiscreteAdjoint: docs/adjoints.md, "Which method"), so that it reproduces
+    the tutorial's computation.
     """
+    sensealg = InterpolatingAdjoint() if sensealg is None else sensealg
+    controller = PIController() if controller is None and (solver is None or solver.adaptive) else controller
     dynamics = Chain(Dense(20, hidden, "tanh"), Dense(hidden, hidden, "tanh"), Dense(hidden, 20, "tanh"))
     ode = NeuralODE(dynamics, (0.0, 1.0), solver=solver, controller=controller, rtol=rtol, atol=atol, dt0=dt0,
                     sensealg=sensealg)  # fmt: skip

@@ -6,8 +6,9 @@ tutorial, the whole batch is ONE ODE state with one step sequence, and only
 the final state is returned (``save_everystep=false, save_start=false``); with
 ``saveat`` the states at those times are returned, stacked time-first.
 
-The backward pass is the chosen sensealg's pullback (InterpolatingAdjoint by
-default). The pullback travels in ``ctx``, never on ``self``; what *is* kept
+The backward pass is the chosen sensealg's pullback (DiscreteAdjoint by
+default, as for :func:`tinynode.solve_with_vjp`; the tutorial's model chooses
+InterpolatingAdjoint). The pullback travels in ``ctx``, never on ``self``; what *is* kept
 on the layer is bookkeeping for people, not for the math: ``last_stats`` (the
 counts of the most recent forward and backward pass) and ``counts`` (running
 totals, which a training loop resets per epoch).
@@ -15,7 +16,7 @@ totals, which a training loop resets per epoch).
 
 import numpy as np
 
-from .adjoints import InterpolatingAdjoint, solve_with_vjp
+from .adjoints import DiscreteAdjoint, solve_with_vjp
 from .field import VectorField
 from .nn import Layer, check_params
 from .odeint import DEFAULTS, Solution, check_method, check_saveat, check_span, solve
@@ -31,12 +32,13 @@ class NeuralODE(Layer):
         dynamics: a layer mapping states to derivatives (same in and out size).
         tspan: ``(t0, t1)``, ``(0, 1)`` by default.
         solver, controller: a tableau (Tsit5 by default) and a step-size controller
-            (OrdinaryDiffEq's PI controller by default).
+            (the I controller by default, as for :func:`tinynode.solve`).
         rtol, atol: tolerances, ``1e-3`` and ``1e-6`` by default as for ``solve``
             (the Lux tutorial's model sets ``atol=1e-3``: :func:`tinynode.models.tutorial_model`).
         dt0: the first step size; required by the fixed-step ``RK4()`` and ``Euler()``.
         max_steps: the most step attempts per solve.
-        sensealg: how gradients are computed (``InterpolatingAdjoint()`` by default).
+        sensealg: how gradients are computed (``DiscreteAdjoint()`` by default: see
+            :func:`tinynode.solve_with_vjp`).
         saveat: None (the layer returns ``y(t1)``) or the times it returns
             (stacked time-first, ``(len, *x.shape)``). For one-off trajectories
             (plots) use :meth:`solve`, which takes them per call.
@@ -67,7 +69,7 @@ class NeuralODE(Layer):
         self.tspan = check_span(tspan)
         self.solver, self.controller = check_method(solver, controller, dt0)
         self.rtol, self.atol, self.dt0, self.max_steps = rtol, atol, dt0, max_steps
-        self.sensealg = InterpolatingAdjoint() if sensealg is None else sensealg
+        self.sensealg = DiscreteAdjoint() if sensealg is None else sensealg
         direction = 1.0 if self.tspan[1] > self.tspan[0] else -1.0
         self.saveat = None if saveat is None else check_saveat(saveat, *self.tspan, direction)
         self.last_stats = {}

@@ -20,6 +20,9 @@ give FLAT states (the solver's rows)::
     bound.value_and_vjp(t, y, v)          (f(t, y), v^T df/dy, v^T df/dparams), flat
     bound.linearize(ys, sign)             the Jacobians at several points at once, or None
     bound.prepare(times)                  called by the step with all its stage times first
+    bound.into_keeping(t, y, out)         into, returning what a later VJP here can reuse (or None)
+    bound.vjp_kept(t, y, value, kept, v)  vjp at a point evaluated by into_keeping (value: f there)
+    bound.largest_product                 multiply-adds of its largest matrix product, or None
 
 The base class implements them from ``f`` and ``f.vjp`` alone. A field that
 can do better returns its own BoundField from ``f.bind``: the layers' fast
@@ -45,6 +48,10 @@ def bind(f, params, shape: tuple, dtype) -> "BoundField":
 
 class BoundField:
     """A vector field with its parameters fixed for one solve (the protocol's reference form)."""
+
+    #: Multiply-adds of the field's largest matrix product per evaluation, when known: it
+    #: chooses the BLAS threads of a solve (:mod:`tinynode.threads`). Unknown here.
+    largest_product = None
 
     def __init__(self, f, params, shape, dtype):
         self.f, self.params, self.shape, self.dtype = f, params, tuple(shape), dtype
@@ -86,3 +93,15 @@ class BoundField:
 
     def prepare(self, times):
         """Called by the step with the times of all its stages before it evaluates any (no-op here)."""
+
+    def into_keeping(self, t, y, out):
+        """``into``, returning what a VJP at this point could reuse later (None: nothing, here).
+
+        The discrete adjoint keeps it per stage (:mod:`tinynode.adjoints.steprecord`),
+        so that its VJP does not repeat the forward pass."""
+        self.into(t, y, out)
+        return None
+
+    def vjp_kept(self, t, y, value, kept, v, need_params=True):
+        """``vjp`` at a point that ``into_keeping`` evaluated to ``value``, reusing what it ``kept``."""
+        return self.vjp(t, y, v, need_params)

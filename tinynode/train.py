@@ -155,7 +155,7 @@ def fit(
     on_epoch=None,
     out=sys.stdout,
     progress=None,
-    blas_threads=1,
+    blas_threads="auto",
 ):
     """Train ``params`` in place for epochs ``start_epoch + 1 .. epochs``; return the history.
 
@@ -168,9 +168,10 @@ def fit(
         on_epoch: ``on_epoch(record)`` after each epoch (the CLI saves a checkpoint there).
         out: where the epoch lines go (None: nowhere).
         progress: show a tqdm bar during each epoch; by default only when stderr is a terminal.
-        blas_threads: threads for the CPU's BLAS while training (default 1: this
-            model's matrices are too small for threads to pay; see
-            :func:`tinynode.backend.blas_threads`); None leaves BLAS as it is.
+        blas_threads: threads for the CPU's BLAS while training: ``"auto"`` (the
+            default) runs the layers around the Neural ODEs on one thread and lets
+            each solve choose from its size (:mod:`tinynode.threads`); a number
+            pins every product to it; None leaves BLAS as it is.
 
     Raises :class:`~tinynode.errors.TrainingError` if the loss becomes NaN or
     Inf (params then hold the last batch's values; the last ``on_epoch`` saved
@@ -180,7 +181,8 @@ def fit(
         progress = sys.stderr.isatty()
     odes = find_neural_odes(model)
     history = []
-    with _deferred_interrupt() as interrupted, backend_blas_threads(blas_threads):
+    pin = (1, True) if blas_threads == "auto" else (blas_threads, False)
+    with _deferred_interrupt() as interrupted, backend_blas_threads(*pin):
         for epoch in range(start_epoch + 1, epochs + 1):
             for ode in odes:
                 ode.reset_counts()

@@ -46,9 +46,11 @@ class Forward:
     dt0: float
     max_steps: int
     dense: object = None  # the DenseOutput (every accepted step), when the method needs it
+    steps: object = None  # the method's own record of the accepted steps (DiscreteAdjoint's StepRecord)
 
     @classmethod
-    def record(cls, field, bound, params, y0, tspan, sol, *, solver, controller, rtol, atol, dt0, max_steps):
+    def record(cls, field, bound, params, y0, tspan, sol, *, solver, controller, rtol, atol, dt0, max_steps,
+               steps=None):  # fmt: skip
         """The record of a forward solve ``sol`` of ``field`` (bound as ``bound``) from ``y0`` over ``tspan``."""
         tableau, controller = check_method(solver, controller, dt0)
         return cls(
@@ -68,6 +70,7 @@ class Forward:
             dt0=dt0,
             max_steps=max_steps,
             dense=sol.dense,
+            steps=steps,
         )
 
     @property
@@ -136,6 +139,11 @@ class SensitivityAlgorithm:
     def needs_dense(self):
         """Whether the forward pass must keep every step (its dense output)."""
         return True
+
+    def step_record(self, bound, y0):
+        """A field to solve forward with that records the accepted steps its own way, or None
+        (the default: the method reads the dense output, or nothing)."""
+        return None
 
     @property
     def name(self):

@@ -17,18 +17,43 @@ given ybar = dL/dy_n+1:
 An output inside a step (saveat, from the continuous extension
 ``y_n + h sum_i b_i(theta) k_i``) seeds ``kbar_i += h b_i(theta) gbar`` and
 ``dL/dy_n += gbar``. The forward pass keeps ``B = [y_n, k_1..k_s]`` of every
-accepted step (its dense output), so each ``Y_i`` is rebuilt with one product
-and the sweep costs one VJP per stage and no evaluation of f. Rejected steps
-play no part. This is ReverseDiffAdjoint's counterpart: it matches finite
-differences of the same discrete computation to rounding.
+accepted step, so each ``Y_i`` is rebuilt with one product and the sweep
+costs one VJP per stage and no evaluation of f; where the memory budget
+allows it also keeps each stage's hidden activations, and the VJP then skips
+its forward pass; where it does not, a step keeps only ``y_n`` and is re-taken
+before its sweep (:mod:`tinynode.adjoints.steprecord`). Rejected steps play no
+part. This is ReverseDiffAdjoint's counterpart: it matches finite differences
+of the same discrete computation to rounding.
+
+It is what ``solve_with_vjp`` and ``NeuralODE`` use when no ``sensealg`` is
+given: on every problem size measured it made the fewest evaluations of f and
+VJPs for a gradient (docs/adjoints.md, "Which method").
 """
 
+import math
+import numbers
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import array_module
+from ..backend import array_module, is_cupy, item
+from ..errors import ArgumentError, NonFiniteError
+from ..step import rk_step
 from .common import SensitivityAlgorithm
+from .steprecord import StepRecord
+
+
+def default_memory(xp_array):
+    """The default budget: a quarter of the machine's memory (of the GPU's, for CuPy arrays)."""
+    if is_cupy(xp_array):
+        import cupy
+
+        return cupy.cuda.runtime.memGetInfo()[1] // 4
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):  # no sysconf (Windows): 4 GiB
+        return 4 * 2**30
 
 
 @dataclass(frozen=True)
@@ -36,28 +61,74 @@ class DiscreteAdjoint(SensitivityAlgorithm):
     """Reverse pass through the accepted steps (exact gradient of the discrete solution).
 
     It solves nothing backward, so ``rtol`` and ``atol`` (the base's options) are not used.
+
+    Arguments:
+        memory: the most bytes the forward pass keeps for the sweep (default: a
+            quarter of the machine's memory); steps keep less once it is reached
+            (:mod:`tinynode.adjoints.steprecord`), and if even one state per step
+            does not fit, the forward pass raises ``MemoryBudgetExceeded``.
     """
+
+    memory: int = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        m = self.memory
+        ok = isinstance(m, numbers.Real) and not isinstance(m, bool) and math.isfinite(m) and m > 0
+        if m is not None and not ok:
+            raise ArgumentError(f"DiscreteAdjoint(memory={m!r}): give a positive number of bytes, or None "
+                                "for a quarter of the machine's memory")  # fmt: skip
+
+    @property
+    def needs_dense(self):
+        """False: the method keeps its own per-step record (:meth:`step_record`)."""
+        return False
+
+    def step_record(self, bound, y0):
+        """The forward pass's field and record of its accepted steps, within the budget."""
+        return StepRecord(bound, default_memory(y0) if self.memory is None else self.memory)
 
     def backward(self, fwd, obs, stats):
         """The reverse sweep of the accepted steps, last to first (the module docstring)."""
         xp = array_module(fwd.y0)
-        dense = fwd.dense
+        record = fwd.steps
         gp = xp.zeros(fwd.n_params, dtype=fwd.y0.dtype)
         outputs = _outputs_by_step(fwd, obs)
         ybar = obs.at_t1.copy()
-        for k in range(len(dense.ts) - 1, -1, -1):
-            t_end = fwd.t1 if k == len(dense.ts) - 1 else dense.ts[k + 1]
-            ybar = _reverse_step(
-                fwd, dense.ts[k], dense.hs[k], dense.buffers[k], t_end, ybar, outputs.get(k, []), gp, stats
-            )
+        for k in range(len(record.ts) - 1, -1, -1):
+            t_end = fwd.t1 if k == len(record.ts) - 1 else record.ts[k + 1]
+            B = _stages(fwd, record, k, stats)
+            ybar = _reverse_step(fwd, record.ts[k], record.hs[k], B, record.kept[k], t_end, ybar,
+                                 outputs.get(k, []), gp, stats)  # fmt: skip
             stats["naccept"] += 1
+        stats["kept"] = record.counts()
+        if not math.isfinite(item(ybar.sum() + gp.sum())):  # nothing adaptive would have noticed
+            raise NonFiniteError(
+                f"backward pass ({self.name}): the gradient contains NaN or Inf although the forward pass was "
+                "finite: the vector field's VJP produced them. Check f's derivative (tinynode.testing.gradcheck)."
+            )
         return ybar, gp
+
+
+def _stages(fwd, record, k, stats):
+    """Step k's table ``[y_n, k_1..k_s]``: as kept, or re-taken from ``y_n`` with the same ``h``."""
+    table = record.tables[k]
+    if table.ndim == 2:
+        return table
+    xp, tab = array_module(table), fwd.tableau
+    work = xp.empty((tab.stages + 3, table.size), dtype=table.dtype)
+    B, y_new, stage = work[: tab.stages + 1], work[tab.stages + 1], work[tab.stages + 2]
+    B[0] = table
+    fwd.bound.into(record.ts[k], B[0], B[1])
+    rk_step(fwd.bound, tab, record.ts[k], record.hs[k], B, y_new, stage)
+    stats["nf_resolve"] += tab.stages
+    return B
 
 
 def _outputs_by_step(fwd, obs):
     """``{step k: [(t, dL/dy(t)), ...]}`` for the outputs inside (t_k, t_k+1]; t1 belongs to the last step."""
     direction = 1.0 if fwd.t1 > fwd.t0 else -1.0
-    starts = [direction * t for t in fwd.dense.ts]
+    starts = [direction * t for t in fwd.steps.ts]
     by_step = {}
     for t, g in obs.jumps.items():
         k = int(np.searchsorted(starts, direction * t, side="left")) - 1
@@ -65,8 +136,9 @@ def _outputs_by_step(fwd, obs):
     return by_step
 
 
-def _reverse_step(fwd, t_n, h, B, t_end, ybar, outputs, gp, stats):
-    """dL/dy_n from dL/dy_n+1 for one step ``B = [y_n, k_1..k_s]`` (the module docstring's sweep)."""
+def _reverse_step(fwd, t_n, h, B, kept, t_end, ybar, outputs, gp, stats):
+    """dL/dy_n from dL/dy_n+1 for one step ``B = [y_n, k_1..k_s]`` (the module docstring's sweep);
+    ``kept``: each stage's activations from the forward pass, or None."""
     xp, tab, dtype = array_module(B), fwd.tableau, B.dtype
     s = tab.stages
     b = tab.b.copy()
@@ -87,7 +159,11 @@ def _reverse_step(fwd, t_n, h, B, t_end, ybar, outputs, gp, stats):
         if b[i] == 0:
             continue  # e.g. Tsit5's k_7 when nothing looks inside the step
         y_i = xp.dot(W[i, : i + 1], B[: i + 1])  # Y_i = y_n + h sum_j a_ij k_j
-        ybar_i, pbar_i = fwd.bound.vjp(t_n + tab.c[i] * h, y_i, kbar[i], need_params=gp.size > 0)
+        t_i, need_params = t_n + tab.c[i] * h, gp.size > 0
+        if kept is None:
+            ybar_i, pbar_i = fwd.bound.vjp(t_i, y_i, kbar[i], need_params=need_params)
+        else:  # the forward pass's activations at this stage: no forward pass again
+            ybar_i, pbar_i = fwd.bound.vjp_kept(t_i, y_i, B[i + 1], kept[i], kbar[i], need_params=need_params)
         stats["nvjp"] += 1
         if gp.size:
             gp += pbar_i
