@@ -2,7 +2,7 @@
 
     python -m benchmarks.scaling                       # everything, 3 rounds (under 15 min on 2 cores)
     python -m benchmarks.scaling --quick               # one round, few repetitions (about 80 s)
-    python -m benchmarks.scaling --points 20x10x128 64x256x1024 --systems tinynode-best diffrax-recursive
+    python -m benchmarks.scaling --points 20x10x128 64x256x1024 --systems tinynode-default diffrax-recursive
     python -m benchmarks.scaling --json /tmp/scaling.json
 
 What is measured: the wall time of ONE gradient of L = sum(y(1)) with respect
@@ -13,9 +13,10 @@ torchdiffeq), rtol = atol = 1e-3, float32, y0 = tanh(normal noise) of shape
 Glorot-uniform weights (zero biases) and the same y0, made here with NumPy from
 one seed and passed through an ``.npz`` per point.
 
-Systems (``--systems``): tinynode-default (``solve_with_vjp`` defaults: PIController,
-InterpolatingAdjoint, 1 BLAS thread), tinynode-best (IController, DiscreteAdjoint,
-1 BLAS thread), tinynode-best-2t (the same, 2 BLAS threads), torchdiffeq-direct
+Systems (``--systems``): tinynode-default (``solve_with_vjp`` with no options: its
+automatic choices, DiscreteAdjoint, IController, BLAS threads by size),
+tinynode-tutorial (the tutorial's PIController and InterpolatingAdjoint, 1 BLAS
+thread: the defaults before issue 15), torchdiffeq-direct
 (``odeint``, backprop through the solver), torchdiffeq-adjoint (``odeint_adjoint``),
 diffrax-recursive (RecursiveCheckpointAdjoint, jit, steady state), diffrax-backsolve
 (BacksolveAdjoint), torchode (IntegralController, AutoDiffAdjoint); torch runs with 2 threads.
@@ -32,7 +33,7 @@ forward evaluations / backward VJPs where the system reports them, and for
 tinynode the FLOPs of the vector-field work it did (2 batch (DH + HH + HD) per
 evaluation, twice that per VJP) per second, against NumPy's float32 matrix
 multiply rate on this machine (2048 x 2048, 1 and 2 BLAS threads; the % column
-compares with the rate for that configuration's thread count). A peer that is
+compares with the rate for the thread count the configuration ran with). A peer that is
 not installed is skipped and said so. Results go to ``--json``.
 """
 
@@ -61,9 +62,8 @@ SEED = 0
 POINTS = ((20, 10, 128), (20, 10, 8192), (64, 256, 1024), (256, 1024, 2048))
 #: name -> (worker module, config, package that must be importable, BLAS threads for tinynode rows)
 SYSTEMS = {
-    "tinynode-default": ("benchmarks.peers.scaling_tinynode", "default", "tinynode", 1),
-    "tinynode-best": ("benchmarks.peers.scaling_tinynode", "best", "tinynode", 1),
-    "tinynode-best-2t": ("benchmarks.peers.scaling_tinynode", "best-2t", "tinynode", 2),
+    "tinynode-default": ("benchmarks.peers.scaling_tinynode", "default", "tinynode", None),  # (as reported)
+    "tinynode-tutorial": ("benchmarks.peers.scaling_tinynode", "tutorial", "tinynode", 1),
     "torchdiffeq-direct": ("benchmarks.peers.scaling_torch", "torchdiffeq-direct", "torchdiffeq", None),
     "torchdiffeq-adjoint": ("benchmarks.peers.scaling_torch", "torchdiffeq-adjoint", "torchdiffeq", None),
     "diffrax-recursive": ("benchmarks.peers.scaling_diffrax", "recursive", "diffrax", None),
@@ -208,7 +208,8 @@ def print_table(rows, machine):
         gf, pct = "", ""
         if r.get("gflops") is not None:
             gf = f"{r['gflops']:.1f}"
-            peak = machine.get(f"gflops_{SYSTEMS[r['system']][3]}t")
+            threads = (r.get("counts") or {}).get("blas_threads") or SYSTEMS[r["system"]][3] or 1
+            peak = machine.get(f"gflops_{threads}t")
             if peak:
                 r["pct_peak"] = 100 * r["gflops"] / peak
                 pct = f"{r['pct_peak']:.0f}%"

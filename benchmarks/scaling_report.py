@@ -58,8 +58,9 @@ def scaling_lines(plot_path, results=RESULTS):
         "",
         f"`python -m benchmarks.scaling` ({doc.get('rounds')} interleaved rounds, {doc.get('elapsed_s', 0):.0f} s, "
         f"{doc.get('date')}): {doc.get('workload')}. Points are D x H x batch. tinynode-default is "
-        "`solve_with_vjp` with no options (PIController, InterpolatingAdjoint, 1 BLAS thread); tinynode-best "
-        "uses IController and DiscreteAdjoint (1 thread; -2t: 2 threads). The peers run at their fastest "
+        "`solve_with_vjp` with no options: its automatic choices (DiscreteAdjoint, IController, BLAS threads by "
+        "size); tinynode-tutorial is the tutorial's PIController and InterpolatingAdjoint on 1 BLAS thread "
+        "(the defaults before issue 15). The peers run at their fastest "
         "settings (torch with 2 threads). GFLOP/s counts the vector-field work tinynode did; this machine "
         f"multiplies float32 2048 x 2048 matrices at {m.get('gflops_1t', 0):.0f} GFLOP/s with 1 BLAS thread and "
         f"{m.get('gflops_2t', 0):.0f} with 2.",
@@ -95,5 +96,4 @@ def _verdict(doc):
         at_largest = [r.get("pct_peak") for r in rows if r["point"] == largest]
         pct = f"{at_largest[0]:.0f} %" if at_largest and at_largest[0] else "–"
         L.append(f"| {system} | {max(r['ratio'] for r in rows):.2f} | {pct} |")
-    return L + ["", "Only tinynode-default is what a user gets without options; choosing the faster ones "
-                "automatically is the open part of issue 15.", ""]  # fmt: skip
+    return L + ["", "tinynode-default is what a user gets without options (docs/adjoints.md, \"Which method\").", ""]

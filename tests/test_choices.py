@@ -194,3 +194,18 @@ def test_threads_follow_the_largest_product_and_an_explicit_pin_wins():
     field, params = mlp(64, 256, dtype=np.float32)
     y0 = np.zeros((1024, 64), np.float32)
     assert field.bind(params, y0.shape, y0.dtype).largest_product == 1024 * 256 * 256
+
+
+def test_the_heap_setting_is_made_once_and_can_be_refused():
+    """tinynode.heap asks glibc to keep freed memory (measured: large temporaries page-faulted every
+    step); TINYNODE_HEAP=system refuses, and elsewhere than glibc nothing happens."""
+    import subprocess
+    import sys
+
+    code = "import tinynode.heap as h; print(h.keep_freed_memory(), h.keep_freed_memory())"
+    for env, expected in (({"TINYNODE_HEAP": "system"}, "False False"), ({}, None)):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**__import__("os").environ, **env}).stdout.split()  # fmt: skip
+        assert out[0] == out[1]  # the second call answers as the first
+        if expected is not None:
+            assert " ".join(out) == expected

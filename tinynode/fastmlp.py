@@ -33,7 +33,8 @@ import math
 from typing import NamedTuple
 
 from . import fused
-from .backend import array_module
+from .backend import array_module, is_cupy
+from .heap import keep_freed_memory
 from .nn import Chain, Dense, check_params, dense_vjp
 from .protocol import BoundField
 
@@ -54,7 +55,8 @@ def dense_layers(layer):
 
 def bind_mlp(layer, stack, params, shape, dtype):
     """An :class:`MLPField` for ``layer`` (of structure ``stack``, from :func:`dense_layers`) bound to
-    ``params``, or None where the fast path does not apply."""
+    ``params``, or None where the fast path does not apply. On the CPU it first asks the C heap
+    to keep freed memory (:mod:`tinynode.heap`: large temporaries would page-fault every step)."""
     if stack is None or params is None or len(shape) == 0 or shape[-1] != stack[0][0].in_features:
         return None
     if stack[-1][0].out_features != shape[-1]:  # not a vector field on this state: the layer path says so
@@ -62,6 +64,8 @@ def bind_mlp(layer, stack, params, shape, dtype):
     if dtype != params.dtype:
         return None
     check_params(layer, params)
+    if not is_cupy(params):
+        keep_freed_memory()
     return MLPField(stack, params, shape, dtype)
 
 

@@ -1,11 +1,12 @@
 """tinynode's worker for the scaling benchmark (benchmarks/scaling.py; protocol in scaling_common.py).
 
-    python -m benchmarks.peers.scaling_tinynode --config default|best|best-2t
+    python -m benchmarks.peers.scaling_tinynode --config default|tutorial
 
-``default``: ``tinynode.solve_with_vjp`` with its defaults (PIController,
-InterpolatingAdjoint), 1 BLAS thread; ``best``: ``IController()`` and
-``DiscreteAdjoint()``, 1 BLAS thread; ``best-2t``: the same with 2 BLAS
-threads. Tsit5, rtol = atol = 1e-3, ``saveat=[1.0]``, gradient = ``pullback(ones)``.
+``default``: ``tinynode.solve_with_vjp`` with no options at all (its automatic
+choices: DiscreteAdjoint, IController, BLAS threads by size; the threads it
+chose are reported); ``tutorial``: the tutorial's choices (``PIController()``,
+``InterpolatingAdjoint()``) on 1 BLAS thread, the defaults before issue 15.
+Tsit5, rtol = atol = 1e-3, ``saveat=[1.0]``, gradient = ``pullback(ones)``.
 Counts: ``sol.stats['nf']`` and the pullback's stats. Also answers
 ``{"cmd": "machine"}``: NumPy's float32 matrix-multiply rate (2048 x 2048) with 1 and 2 BLAS threads.
 """
@@ -19,9 +20,8 @@ import tinynode as tn
 from benchmarks.peers.scaling_common import serve
 
 CONFIGS = {
-    "default": ({}, 1),
-    "best": ({"controller": tn.IController, "sensealg": tn.DiscreteAdjoint}, 1),
-    "best-2t": ({"controller": tn.IController, "sensealg": tn.DiscreteAdjoint}, 2),
+    "default": ({}, None),  # None: no pin, the library chooses
+    "tutorial": ({"controller": tn.PIController, "sensealg": tn.InterpolatingAdjoint}, 1),
 }
 
 
@@ -47,11 +47,13 @@ def setup(d, config):
             "bwd_nf": int(stats.get("nf", 0)) + int(stats.get("nf_resolve", 0)),
             "steps_fwd": int(sol.stats["naccept"] + sol.stats["nreject"]),
             "steps_bwd": int(stats["naccept"] + stats["nreject"]),
+            "blas_threads": stats["choices"]["blas_threads"],
         }
 
-    controller = options.get("controller", tn.PIController).__name__
-    sensealg = options.get("sensealg", tn.InterpolatingAdjoint).__name__
-    notes = f"Tsit5, {controller}, {sensealg}, {threads} BLAS thread(s), tinynode from {os.path.dirname(tn.__file__)}"
+    controller = options.get("controller", tn.IController).__name__
+    sensealg = options.get("sensealg", tn.DiscreteAdjoint).__name__
+    threads = "BLAS threads by size" if threads is None else f"{threads} BLAS thread(s)"
+    notes = f"Tsit5, {controller}, {sensealg}, {threads}, tinynode from {os.path.dirname(tn.__file__)}"
     return grad, notes
 
 
