@@ -96,4 +96,4 @@ def _verdict(doc):
         at_largest = [r.get("pct_peak") for r in rows if r["point"] == largest]
         pct = f"{at_largest[0]:.0f} %" if at_largest and at_largest[0] else "–"
         L.append(f"| {system} | {max(r['ratio'] for r in rows):.2f} | {pct} |")
-    return L + ["", "tinynode-default is what a user gets without options (docs/adjoints.md, \"Which method\").", ""]
+    return L + ["", 'tinynode-default is what a user gets without options (docs/adjoints.md, "Which method").', ""]

@@ -185,9 +185,9 @@ def check_method(solver, controller, dt0):
     """``(tableau, controller)``: Tsit5 and the I controller by default; fixed-step tableaus keep dt0.
 
     Why not OrdinaryDiffEq's PI controller, the tutorial's: its start-up damping makes
-    short solves take more steps (the tutorial's model: 26 evaluations per solve against
-    the I controller's 14, at the same accuracy; docs/solvers.md). diffrax, torchdiffeq
-    and torchode default to an I controller too."""
+    short solves take more steps (the scaling benchmark's Neural ODE blocks: 20-26
+    evaluations per solve against the I controller's 14; docs/solvers.md). diffrax,
+    torchdiffeq and torchode default to an I controller too."""
     tableau = tableaus.TSIT5 if solver is None else solver
     if not isinstance(tableau, tableaus.Tableau):
         raise ArgumentError(f"solver must be a tableau such as tinynode.Tsit5(), got {solver!r}")
