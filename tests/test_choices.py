@@ -209,3 +209,32 @@ def test_the_heap_setting_is_made_once_and_can_be_refused():
         assert out[0] == out[1]  # the second call answers as the first
         if expected is not None:
             assert " ".join(out) == expected
+
+
+@settings(max_examples=15, deadline=None)
+@given(rows=st.integers(1, 5), width=st.integers(1, 6), hidden=st.integers(1, 7), layers=st.integers(1, 3),
+       seed=st.integers(0, 2**16))  # fmt: skip
+def test_the_kept_vjp_is_the_vjp_and_matches_finite_differences(rows, width, hidden, layers, seed):
+    """MLPField.vjp_kept (from into_keeping's activations) against its own vjp and against central
+    finite differences of f in float64."""
+    field, params = mlp(width, hidden, layers, seed=seed)
+    rng = np.random.default_rng(seed)
+    y, v = rng.standard_normal(rows * width), rng.standard_normal(rows * width)
+    bound = field.bind(params, (rows, width), np.float64)
+    value = np.empty_like(y)
+    kept = bound.into_keeping(0.0, y, value)
+    gy, gp = bound.vjp_kept(0.0, y, value, kept, v)
+    hy, hp = bound.vjp(0.0, y, v)
+    np.testing.assert_allclose(gy, hy, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(gp, hp, rtol=1e-13, atol=1e-15)
+
+    def f(y_, p_):
+        return field(0.0, y_.reshape(rows, width), p_)
+
+    def vjp(y_, p_, g):
+        b = field.bind(p_, (rows, width), np.float64)
+        out = np.empty(y_.size)
+        k = b.into_keeping(0.0, y_.reshape(-1), out)
+        return b.vjp_kept(0.0, y_.reshape(-1), out, k, g.reshape(-1))
+
+    gradcheck(f, y, params, vjp=vjp, tol=1e-7, seed=seed)

@@ -13,7 +13,7 @@ D, H, batch         largest product (mult-adds)  2t / 1t
 20, 10, 2,048       409,600                      1.00
 20, 10, 8,192       1,638,400                    0.89
 64, 64, 256         1,048,576                    0.84
-64, 256, 1,024      16,777,216                   0.74-0.77
+64, 256, 1,024      67,108,864                   0.74-0.77
 =================  ===========================  ===========
 
 and one thread is also what keeps small solves fast when other work shares

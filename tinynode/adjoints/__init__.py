@@ -118,12 +118,9 @@ def solve_with_vjp(
     def pullback(gy):
         with auto_blas_threads(bound) as threads:
             gy0, gparams, stats = sensealg.pullback(fwd, gy)
-        stats["choices"] = {
-            "sensealg": sensealg.name,
-            "controller": type(fwd.controller).__name__,
-            "blas_threads": threads,
-            **({"kept": stats.pop("kept")} if "kept" in stats else {}),
-        }
+        choices = {"sensealg": sensealg.name, "controller": type(fwd.controller).__name__, "blas_threads": threads}
+        kept = sensealg.kept(fwd)
+        stats["choices"] = choices if kept is None else {**choices, "kept": kept}
         return gy0, gparams, stats
 
     return sol, pullback

@@ -129,11 +129,15 @@ class SensitivityAlgorithm:
 
     def __post_init__(self):
         for name in ("rtol", "atol"):
-            value = getattr(self, name)
-            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-            if value is not None and not ok:
-                raise ArgumentError(f"{type(self).__name__}({name}={value!r}): a backward tolerance must be a finite "
-                                    "positive number, or None for the forward one")  # fmt: skip
+            self.check_positive(name, "a backward tolerance must be a finite positive number, or None for the "
+                                "forward one")  # fmt: skip
+
+    def check_positive(self, name, what):
+        """Option ``name`` must be None or a finite positive number; else an ArgumentError saying ``what``."""
+        value = getattr(self, name)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+        if value is not None and not ok:
+            raise ArgumentError(f"{type(self).__name__}({name}={value!r}): {what}")
 
     @property
     def needs_dense(self):
@@ -143,6 +147,10 @@ class SensitivityAlgorithm:
     def step_record(self, bound, y0):
         """A field to solve forward with that records the accepted steps its own way, or None
         (the default: the method reads the dense output, or nothing)."""
+        return None
+
+    def kept(self, fwd):
+        """What the forward pass kept, for the stats' ``choices`` (None: nothing to report)."""
         return None
 
     @property

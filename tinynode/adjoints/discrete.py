@@ -31,14 +31,13 @@ VJPs for a gradient (docs/adjoints.md, "Which method").
 """
 
 import math
-import numbers
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..backend import array_module, is_cupy, item
-from ..errors import ArgumentError, NonFiniteError
+from ..errors import NonFiniteError
 from ..step import rk_step
 from .common import SensitivityAlgorithm
 from .steprecord import StepRecord
@@ -73,11 +72,7 @@ class DiscreteAdjoint(SensitivityAlgorithm):
 
     def __post_init__(self):
         super().__post_init__()
-        m = self.memory
-        ok = isinstance(m, numbers.Real) and not isinstance(m, bool) and math.isfinite(m) and m > 0
-        if m is not None and not ok:
-            raise ArgumentError(f"DiscreteAdjoint(memory={m!r}): give a positive number of bytes, or None "
-                                "for a quarter of the machine's memory")  # fmt: skip
+        self.check_positive("memory", "give a positive number of bytes, or None for a quarter of the machine's memory")
 
     @property
     def needs_dense(self):
@@ -87,6 +82,10 @@ class DiscreteAdjoint(SensitivityAlgorithm):
     def step_record(self, bound, y0):
         """The forward pass's field and record of its accepted steps, within the budget."""
         return StepRecord(bound, default_memory(y0) if self.memory is None else self.memory)
+
+    def kept(self, fwd):
+        """How many forward steps kept their activations, their stages, or only their start state."""
+        return fwd.steps.counts()
 
     def backward(self, fwd, obs, stats):
         """The reverse sweep of the accepted steps, last to first (the module docstring)."""
@@ -101,7 +100,6 @@ class DiscreteAdjoint(SensitivityAlgorithm):
             ybar = _reverse_step(fwd, record.ts[k], record.hs[k], B, record.kept[k], t_end, ybar,
                                  outputs.get(k, []), gp, stats)  # fmt: skip
             stats["naccept"] += 1
-        stats["kept"] = record.counts()
         if not math.isfinite(item(ybar.sum() + gp.sum())):  # nothing adaptive would have noticed
             raise NonFiniteError(
                 f"backward pass ({self.name}): the gradient contains NaN or Inf although the forward pass was "
