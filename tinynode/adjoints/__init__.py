@@ -2,6 +2,7 @@
 
     sol, pullback = solve_with_vjp(field, y0, tspan, params, sensealg=InterpolatingAdjoint(), saveat=...)
     gy0, gparams, stats = pullback(dL_dsol_y)
+    grads = pullback(dL_dsol_y); grads.t0, grads.t1, grads.t      # dL/dt0, dL/dt1, dL/dsol.t (times.py)
 
 Every method is a :class:`SensitivityAlgorithm` (``common.py``: the shared
 options, the common start of a pullback, the backward solve), and each
@@ -34,6 +35,7 @@ from .common import STATS_KEYS, Forward, SensitivityAlgorithm
 from .discrete import DiscreteAdjoint
 from .gauss import GaussAdjoint
 from .interpolating import InterpolatingAdjoint
+from .times import Gradients
 
 __all__ = [
     "solve_with_vjp",
@@ -42,6 +44,7 @@ __all__ = [
     "GaussAdjoint",
     "BacksolveAdjoint",
     "DiscreteAdjoint",
+    "Gradients",
     "SENSEALGS",
     "STATS_KEYS",
 ]
@@ -87,7 +90,10 @@ def solve_with_vjp(
 
     Returns:
         ``(sol, pullback)``; ``pullback(gy) -> (gy0, gparams, stats)`` maps the
-        cotangent of ``sol.y`` to those of ``y0`` and ``params``. ``stats`` has
+        cotangent of ``sol.y`` to those of ``y0`` and ``params``. What it returns
+        (a :class:`~tinynode.adjoints.times.Gradients`) also gives the gradients
+        with respect to the times on request: ``.t0``, ``.t1`` and ``.t`` (one
+        per output time ``sol.t[k]``), for every sensealg. ``stats`` has
         the counters :data:`STATS_KEYS` for every method (zero where unused) and
         ``"choices"``: the ``sensealg``, ``controller`` and ``blas_threads`` used,
         and for DiscreteAdjoint what the steps ``kept`` (how many kept their
@@ -117,10 +123,10 @@ def solve_with_vjp(
 
     def pullback(gy):
         with auto_blas_threads(bound) as threads:
-            gy0, gparams, stats = sensealg.pullback(fwd, gy)
+            grads = sensealg.pullback(fwd, gy)
         choices = {"sensealg": sensealg.name, "controller": type(fwd.controller).__name__, "blas_threads": threads}
         kept = sensealg.kept(fwd)
-        stats["choices"] = choices if kept is None else {**choices, "kept": kept}
-        return gy0, gparams, stats
+        grads.stats["choices"] = choices if kept is None else {**choices, "kept": kept}
+        return grads
 
     return sol, pullback

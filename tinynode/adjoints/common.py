@@ -18,6 +18,7 @@ from ..loop import integrate
 from ..norms import ErrorNorm
 from ..odeint import check_method, check_tolerance
 from ..protocol import BoundField
+from .times import Gradients
 
 #: The counters of every pullback's stats, zero where a method does not use one:
 #: evaluations of f (nf), VJPs giving both products (nvjp), parameter-only VJPs of a
@@ -94,6 +95,7 @@ class Observations:
         if gy.shape != expected:
             raise ShapeError(f"the cotangent must have the shape of sol.y, {expected}; got {gy.shape}")
         rows = gy.astype(fwd.y0.dtype, copy=False).reshape(len(fwd.times), -1)
+        self.rows = rows  # g_k, one per output time (the time gradients read them: times.py)
         self.at_t1 = xp.zeros(fwd.n, dtype=fwd.y0.dtype)
         self.at_t0 = None
         self.jumps = {}
@@ -159,12 +161,13 @@ class SensitivityAlgorithm:
         return type(self).__name__
 
     def pullback(self, fwd, gy):
-        """Map the cotangent of ``sol.y`` to ``(dL/dy0, dL/dparams, stats)`` (stats: :data:`STATS_KEYS`)."""
+        """Map the cotangent of ``sol.y`` to ``(dL/dy0, dL/dparams, stats)`` (stats: :data:`STATS_KEYS`),
+        a :class:`~tinynode.adjoints.times.Gradients` that also gives the time gradients."""
         obs = Observations(fwd, gy)
         stats = dict.fromkeys(STATS_KEYS, 0)
         lam0, gparams = self.backward(fwd, obs, stats)
         gparams = None if fwd.params is None else gparams.reshape(fwd.params.shape)
-        return obs.finish(lam0).reshape(fwd.shape), gparams, stats
+        return Gradients(obs.finish(lam0).reshape(fwd.shape), gparams, stats, fwd=fwd, rows=obs.rows, lam0=lam0)
 
     def backward(self, fwd, obs, stats):
         """``(lambda(t0), dL/dparams)``, flat: the method itself (implemented by each subclass)."""
