@@ -48,41 +48,39 @@ def problems(draw, tol=None):
     return tn.VectorField(net), params, y0, (t0, t1), times, rtol, gy
 
 
-def replay(field, y0, params, ts, hs, t1, times):
-    """The same discrete computation, step sequence frozen: textbook Tsit5 steps and interpolation."""
-    tab = tableaus.Tsit5()
+def replay(field, y0, params, ts, hs, t1, times, tab):
+    """The same discrete computation, step sequence frozen: textbook Runge-Kutta steps and interpolation."""
     out, y = {}, y0
     if times[0] == ts[0]:
         out[times[0]] = y0
     for k, (t, h) in enumerate(zip(ts, hs)):
         ks = []
-        for i in range(7):
+        for i in range(tab.stages):
             ks.append(field(t + tab.c[i] * h, y + h * sum(tab.a[i, j] * ks[j] for j in range(i)), params))
         t_end = t1 if k == len(ts) - 1 else ts[k + 1]
         for tau in times:
             if (tau - t) * (t_end - tau) > 0:  # strictly inside the step
                 w = tab.interp_weights((tau - t) / h)
-                out[tau] = y + h * sum(w[i] * ks[i] for i in range(7))
-        y = y + h * sum(tab.b[j] * ks[j] for j in range(7))
+                out[tau] = y + h * sum(w[i] * ks[i] for i in range(tab.stages))
+        y = y + h * sum(tab.b[j] * ks[j] for j in range(tab.stages))
         if t_end in times:
             out[t_end] = y
     return np.stack([out[t] for t in times])
 
 
 @settings(max_examples=12)
-@given(problems())
-def test_discrete_adjoint_is_the_exact_discrete_gradient(prob):
+@given(problems(), st.sampled_from([tableaus.Tsit5(), tableaus.Dopri5()]))  # Dopri5: b_2 = 0, yet k_2 is used
+def test_discrete_adjoint_is_the_exact_discrete_gradient(prob, tab):
     field, params, y0, tspan, times, tol, gy = prob
-    sol, pullback = tn.solve_with_vjp(
-        field, y0, tspan, params, sensealg=tn.DiscreteAdjoint(), saveat=times, rtol=tol, atol=tol
-    )
-    steps = tn.solve(field, y0, tspan, params, rtol=tol, atol=tol).t  # the same accepted steps
+    options = dict(solver=tab, rtol=tol, atol=tol)
+    sol, pullback = tn.solve_with_vjp(field, y0, tspan, params, sensealg=tn.DiscreteAdjoint(), saveat=times, **options)
+    steps = tn.solve(field, y0, tspan, params, **options).t  # the same accepted steps
     ts, hs = list(steps[:-1]), list(np.diff(steps))
-    np.testing.assert_allclose(replay(field, y0, params, ts, hs, tspan[1], times), sol.y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(replay(field, y0, params, ts, hs, tspan[1], times, tab), sol.y, rtol=1e-12, atol=1e-12)
     stats = pullback(gy)[2]
 
     def f(y0_, p_):
-        return replay(field, y0_, p_, ts, hs, tspan[1], times)
+        return replay(field, y0_, p_, ts, hs, tspan[1], times, tab)
 
     def vjp_checked(y0_, p_, g):
         g0, gp_, _ = pullback(g)

@@ -139,7 +139,8 @@ def _reverse_step(fwd, t_n, h, B, kept, t_end, ybar, outputs, gp, stats):
     ``kept``: each stage's activations from the forward pass, or None."""
     xp, tab, dtype = array_module(B), fwd.tableau, B.dtype
     s = tab.stages
-    b = tab.b.copy()
+    b = tab.b
+    carries = b != 0  # the stages whose kbar is nonzero: y_n+1 uses k_i (more below)
     seeds = []
     for t, g in outputs:
         if t == t_end:
@@ -151,11 +152,11 @@ def _reverse_step(fwd, t_n, h, B, kept, t_end, ybar, outputs, gp, stats):
     for w, g in seeds:  # an output inside the step: kbar_i += h b_i(theta) gbar
         kbar += xp.asarray(h * w, dtype=dtype)[:, None] * g[None, :]
         ybar_n += g
-        b = b + np.abs(w)  # marks stages that now carry a cotangent
+        carries = carries | (w != 0)  # ... an output inside the step uses k_i
     W = tab.step_weights(h, xp, dtype)
     for i in range(s - 1, -1, -1):
-        if b[i] == 0:
-            continue  # e.g. Tsit5's k_7 when nothing looks inside the step
+        if not carries[i]:
+            continue  # nothing uses k_i: e.g. Tsit5's k_7 when nothing looks inside the step
         y_i = xp.dot(W[i, : i + 1], B[: i + 1])  # Y_i = y_n + h sum_j a_ij k_j
         t_i, need_params = t_n + tab.c[i] * h, gp.size > 0
         if kept is None:
@@ -168,4 +169,5 @@ def _reverse_step(fwd, t_n, h, B, kept, t_end, ybar, outputs, gp, stats):
         ybar_n += ybar_i
         if i:
             kbar[:i] += W[i, 1 : i + 1, None] * ybar_i[None, :]  # kbar_j += h a_ij Ybar_i
+            carries[:i] |= tab.a[i, :i] != 0  # ... or a stage that carries one uses k_j (Dopri5's k_2: b_2 = 0)
     return ybar_n
