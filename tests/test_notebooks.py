@@ -6,7 +6,15 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-EXPECTED = ["01_mnist_neural_ode", "02_tsit5_from_scratch", "03_the_adjoint_method", "04_learning_dynamics", "05_gpu"]
+EXPECTED = [
+    "00_why_odes",
+    "01_mnist_neural_ode",
+    "02_tsit5_from_scratch",
+    "03_the_adjoint_method",
+    "04_learning_dynamics",
+    "05_gpu",
+    "06_tolerances_controllers_stiffness",
+]
 
 
 def test_every_notebook_is_there():

@@ -55,6 +55,7 @@ from .errors import (  # noqa: E402
 from .field import VectorField  # noqa: E402
 from .losses import accuracy, logit_cross_entropy, logit_cross_entropy_grad  # noqa: E402
 from .neural_ode import NeuralODE  # noqa: E402
+from .nn import Augment  # noqa: E402
 from .odeint import Solution, solve  # noqa: E402
 from .optim import SGD, Adam  # noqa: E402
 from .tableaus import RK4, Dopri5, Euler, Tsit5  # noqa: E402
@@ -113,4 +114,5 @@ __all__ = [
     "SensitivityAlgorithm",
     "solve_with_vjp",
     "NeuralODE",
+    "Augment",
 ]
