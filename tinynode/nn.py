@@ -3,34 +3,20 @@
 A layer describes a function ``y = layer(params, x)``. It holds only its
 *hyper*-parameters (sizes, activation); the parameters live in ONE flat 1-D
 array that the caller owns. That single vector is what Adam updates, what the
-gradient fills and what the adjoint's mu accumulates into.
-
-The layer protocol (what :class:`Chain`, :class:`~tinynode.VectorField` and
-``gradcheck`` rely on):
-
-* ``forward(params, x) -> (y, ctx)``: ``ctx`` is what the backward pass needs.
-  It is *returned*, never stored on ``self``: an ODE vector field is evaluated
-  six times per Tsit5 step before any backward pass runs;
-* ``backward(params, ctx, gy, need_gx=True) -> (gx, gparams)``: the
-  vector-Jacobian product ``gy^T dy/dx`` and ``gy^T dy/dparams``, written by
-  hand, ``gparams`` flat like ``params``. ``need_gx=False`` says nobody needs
-  ``gx`` (d loss / d pixels): a layer may skip it, or ignore the flag;
-* ``num_params``, ``init(seed_or_rng, dtype)`` and ``unflatten(params)``.
-
-:class:`Layer` supplies the bookkeeping. A layer with parameters declares their
-names and shapes in ``param_shapes()``; ``num_params``, ``unflatten`` (named
-*views*, no copies) and ``init`` (from a seed or a ``numpy.random.Generator``,
-each parameter from ``initial_value``) follow. Writing a layer is then about
-ten lines (docs/layers.md).
+gradient fills and what the adjoint's mu accumulates into. The protocol every
+layer follows, and the :class:`Layer` base, are in :mod:`tinynode.layer`;
+:class:`Dense` and :class:`Chain` are here, :class:`Flatten` and
+:class:`Augment` in :mod:`tinynode.shapes` (all importable from here).
+Writing a layer is about ten lines (docs/layers.md).
 """
-
-import math
 
 import numpy as np
 
 from .activations import ACTIVATIONS, Activation
 from .backend import array_module
 from .errors import ArgumentError, DTypeError, ShapeError
+from .layer import Layer, _positive_int, _rng, check_params
+from .shapes import Augment, Flatten
 
 __all__ = ["Layer", "Dense", "Flatten", "Augment", "Chain", "Activation", "ACTIVATIONS", "dense_vjp", "check_params"]
 
@@ -54,93 +40,6 @@ def dense_vjp(gz, x, w, gw=None, gb=None, *, need_gx=True, ones=None, out=None):
         gz.T.dot(x, out=gw)
         ones.dot(gz, out=gb)
     return gz.dot(w, out=out) if need_gx else None
-
-
-def _rng(seed_or_rng):
-    if isinstance(seed_or_rng, np.random.Generator):
-        return seed_or_rng
-    if isinstance(seed_or_rng, bool) or not isinstance(seed_or_rng, (int, np.integer)) or seed_or_rng < 0:
-        raise ArgumentError(f"init needs a seed (a non-negative integer) or a numpy Generator, got {seed_or_rng!r}")
-    return np.random.default_rng(seed_or_rng)
-
-
-def _float_dtype(dtype):
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise DTypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if dtype not in (np.float32, np.float64):
-        raise DTypeError(f"parameters are float32 or float64, got {dtype}")
-    return dtype
-
-
-def check_params(layer, params):
-    """Raise a ShapeError unless ``params`` is a flat vector of ``layer.num_params`` floats."""
-    if getattr(params, "ndim", None) != 1 or params.shape[0] != layer.num_params:
-        raise ShapeError(
-            f"{layer!r} expects a flat parameter vector of length {layer.num_params}, "
-            f"got shape {getattr(params, 'shape', type(params).__name__)}. "
-            "Create it with layer.init(seed)."
-        )
-    if params.dtype.kind != "f" or params.dtype.itemsize not in (4, 8):
-        raise DTypeError(
-            f"{layer!r}: parameters must be float32 or float64, got {params.dtype}; "
-            "cast them, e.g. params.astype(numpy.float32)."
-        )
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ArgumentError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-class Layer:
-    """What every layer shares: calling, counting, naming and initialising parameters.
-
-    Override ``param_shapes()`` (``{name: shape}``, in storage order) and
-    ``initial_value(name, shape, rng)`` for a layer with parameters; then
-    ``num_params``, ``unflatten`` and ``init`` work without more code.
-    """
-
-    def param_shapes(self):
-        """``{name: shape}`` of this layer's parameters, in the order they are stored."""
-        return {}
-
-    def initial_value(self, name, shape, rng):
-        """A float64 array of ``shape`` for parameter ``name`` (zeros unless overridden)."""
-        return np.zeros(shape)
-
-    @property
-    def num_params(self):
-        """The length of the flat parameter vector."""
-        return sum(math.prod(shape) for shape in self.param_shapes().values())
-
-    def __call__(self, params, x):
-        """``y = layer(params, x)``: the forward pass without its context."""
-        return self.forward(params, x)[0]
-
-    def init(self, seed_or_rng=0, dtype=np.float32):
-        """A fresh flat parameter vector, each parameter from ``initial_value`` (deterministic for a seed)."""
-        rng = _rng(seed_or_rng)
-        params = np.zeros(self.num_params, dtype=_float_dtype(dtype))
-        for name, view in self.unflatten(params).items():
-            view[...] = self.initial_value(name, view.shape, rng)
-        return params
-
-    def unflatten(self, params):
-        """``{name: view}``: each parameter as a view of its part of the flat vector (no copies)."""
-        views, start = {}, 0
-        for name, shape in self.param_shapes().items():
-            size = math.prod(shape)
-            views[name] = params[start : start + size].reshape(shape)
-            start += size
-        return views
-
-    @staticmethod
-    def xp(array):
-        """The array module (``numpy`` or ``cupy``) of ``array``: write layers once for both."""
-        return array_module(array)
 
 
 class Dense(Layer):
@@ -230,71 +129,36 @@ class Dense(Layer):
         )
         return (None if gx is None else gx.reshape(x.shape)), gparams
 
+    def backward_vjp(self, params, ctx, gy, cgx, cgparams=None):
+        """The VJP of :meth:`backward` (second order): from cotangents ``cgx``, ``cgparams`` of
+        its outputs ``(gx, gparams)``, those of its inputs ``(x, params, gy)``.
 
-class Flatten(Layer):
-    """``(batch, d1, d2, ...) -> (batch, d1*d2*...)``, Lux's ``FlattenLayer``."""
+        With ``gz = act'(z) gy`` and ``gx = gz W``, ``gW = gz^T x``, ``gb = 1^T gz``::
 
-    def __repr__(self):
-        return "Flatten()"
+            cgz = cgx W^T + x cgW^T + 1 cgb^T     the cotangent of gz
+            cgy = act'(z) cgz                      gz is linear in gy
+            cz  = act''(z) gy cgz                  act' depends on z = x W^T + b
+            cx  = cz W + gz cgW,   cW = cz^T x + gz^T cgx,   cb = 1^T cz
 
-    def forward(self, params, x):
-        """``(x.reshape(batch, -1), x.shape)``."""
-        if getattr(x, "ndim", 0) < 1:
-            raise ShapeError(
-                f"Flatten needs an array with a batch axis, got {type(x).__name__} of shape {getattr(x, 'shape', None)}"
-            )
-        return x.reshape(x.shape[0], -1), x.shape
-
-    def backward(self, params, ctx, gy, need_gx=True):
-        """The gradient reshaped back to the input's shape (no parameters)."""
-        return (gy.reshape(ctx) if need_gx else None), array_module(gy).empty(0, dtype=gy.dtype)
-
-
-class Augment(Layer):
-    """``(..., d) -> (..., d + k)``: ``k`` zero channels appended to the last axis (Dupont et al. 2019).
-
-    The flow of an ODE cannot make trajectories cross, so a Neural ODE on ``d``
-    numbers can only learn maps that keep their order (on a line, ``x -> -x``
-    is out of reach). Started at ``[x, 0]`` in ``d + k`` dimensions, the flow
-    can move points past each other in the extra channels ("Augmented Neural
-    ODEs", NeurIPS 2019): ``Chain(Augment(k), NeuralODE(... d + k ...), Dense(d + k => out))``.
-
-    No parameters. The extra channels are constants, so the VJP keeps the
-    first ``d`` channels of the output gradient and drops the rest: ``gx = gy[..., :d]``.
-    """
-
-    def __init__(self, k):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ArgumentError(
-                f"Augment's k (the number of zero channels to append) must be a positive integer, got {k!r}; "
-                "e.g. Augment(2) turns inputs of shape (batch, d) into (batch, d + 2)"
-            )
-        self.k = int(k)
-
-    def __repr__(self):
-        return f"Augment({self.k})"
-
-    def forward(self, params, x):
-        """``([x, 0], x.shape)``: a new array in ``x``'s dtype, zeros in the last ``k`` channels."""
-        if getattr(x, "ndim", 0) < 1:
-            raise ShapeError(
-                f"{self!r} appends channels to the last axis, so it needs an array with at least one axis, "
-                f"got {type(x).__name__} of shape {getattr(x, 'shape', None)}"
-            )
-        d = x.shape[-1]
-        y = array_module(x).zeros((*x.shape[:-1], d + self.k), dtype=x.dtype)
-        y[..., :d] = x
-        return y, x.shape
-
-    def backward(self, params, ctx, gy, need_gx=True):
-        """``gy[..., :d]`` (a copy): the appended zeros depend on nothing (no parameters)."""
-        shape = (*ctx[:-1], ctx[-1] + self.k)
-        if getattr(gy, "shape", None) != shape:
-            raise ShapeError(
-                f"{self!r}: the output gradient has shape {getattr(gy, 'shape', None)}, the output {shape}"
-            )
-        gx = gy[..., : ctx[-1]].copy() if need_gx else None
-        return gx, array_module(gy).empty(0, dtype=gy.dtype)
+        ``cgparams`` None means zero (the Jacobian regulariser only looks at ``gx``).
+        """
+        x, y = ctx
+        xp, w = array_module(params), self.unflatten(params)["weight"]
+        x2, y2 = x.reshape(-1, self.in_features), y.reshape(-1, self.out_features)
+        gy2, cgx2 = gy.reshape(y2.shape), cgx.reshape(x2.shape)
+        gz = self.activation.vjp(xp, y2, gy2)
+        cgz = cgx2 @ w.T
+        if cgparams is not None:
+            c = self.unflatten(cgparams)
+            cgz += x2 @ c["weight"].T + c["bias"]
+        cz = self.activation.second(xp, y2, gy2 * cgz)
+        cparams = xp.empty(self.num_params, dtype=params.dtype)
+        g = self.unflatten(cparams)
+        cx = dense_vjp(cz, x2, w, g["weight"], g["bias"])
+        g["weight"] += gz.T @ cgx2
+        if cgparams is not None:
+            cx += gz @ c["weight"]
+        return cx.reshape(x.shape), cparams, self.activation.vjp(xp, y2, cgz).reshape(y.shape)
 
 
 class Chain(Layer):
@@ -370,3 +234,30 @@ class Chain(Layer):
                 )
             gparams[s] = g
         return gy, gparams
+
+    def backward_vjp(self, params, ctx, gy, cgx, cgparams=None):
+        """The VJP of :meth:`backward` (second order): reverse mode over the backward pass.
+
+        The backward pass ran the layers last to first, so its VJP runs them first
+        to last (each layer's ``backward_vjp``), handing each the cotangent of its
+        output gradient; what each says about its *input* is then carried back
+        through the forward pass by the ordinary VJPs, last to first.
+        """
+        layers, slices = self.layers, self.param_slices
+        gys = [None] * len(layers)  # each layer's output gradient in the first-order pass
+        for i in range(len(layers) - 1, -1, -1):
+            gys[i] = gy
+            gy, _ = layers[i].backward(params[slices[i]], ctx[i], gy)
+        cparams = array_module(params).zeros(self.num_params, dtype=params.dtype)
+        cxs, c = [], cgx
+        for i, layer in enumerate(layers):  # the backward pass, reversed
+            cg = None if cgparams is None else cgparams[slices[i]]
+            cx, cp, c = layer.backward_vjp(params[slices[i]], ctx[i], gys[i], c, cg)
+            cparams[slices[i]] += cp
+            cxs.append(cx)
+        acc = cxs[-1]
+        for i in range(len(layers) - 2, -1, -1):  # the inputs' cotangents through the forward pass
+            g_in, gp = layers[i].backward(params[slices[i]], ctx[i], acc)
+            cparams[slices[i]] += gp
+            acc = cxs[i] + g_in
+        return acc, cparams, c

@@ -8,6 +8,7 @@ whether their VJP is right::
     gradcheck(my_layer, params, x)              # a layer: forward/backward
     gradcheck(f, a, b, vjp=my_vjp)              # any function and its VJP
     gradcheck(field, y, params, t=0.3)          # a vector field: __call__ and vjp
+    check_backward_vjp(my_layer, params, x)     # a layer's second derivative: backward_vjp
 
 How it works. For a function ``y = f(*args)`` and a random cotangent ``gy`` the
 scalar ``phi(args) = <gy, f(args)>`` has gradient ``vjp(*args, gy)``. Each
@@ -28,7 +29,7 @@ import numpy as np
 from .backend import array_module, item
 from .errors import ArgumentError, GradcheckError
 
-__all__ = ["gradcheck", "GradcheckReport"]
+__all__ = ["gradcheck", "check_backward_vjp", "GradcheckReport"]
 
 
 @dataclass
@@ -87,6 +88,44 @@ def _field_functions(field, t):
         return field.vjp(t, y, params, gy)
 
     return f, vjp
+
+
+def _backward_functions(layer, shapes):
+    """The layer's VJP ``(x, params, gy) -> [gx, gparams]`` (flat, concatenated) and its VJP, ``backward_vjp``."""
+    n_x = math.prod(shapes[0])
+
+    def f(x, params, gy):
+        _, ctx = layer.forward(params, x)
+        gx, gp = layer.backward(params, ctx, gy)
+        return array_module(gp).concatenate([gx.reshape(-1), gp])
+
+    def vjp(x, params, gy, c):
+        _, ctx = layer.forward(params, x)
+        return layer.backward_vjp(params, ctx, gy, c[:n_x].reshape(x.shape), c[n_x:])
+
+    return f, vjp
+
+
+def check_backward_vjp(layer, params, x, gy=None, *, seed=0, raise_on_failure=True, **options):
+    """Check a layer's second derivative, ``backward_vjp``, against central differences of its
+    ``backward`` in ``x``, ``params`` and the output gradient ``gy`` (random unless given).
+
+    ``backward`` maps ``(x, params, gy)`` to ``(gx, gparams)``; ``backward_vjp``
+    claims to be that map's VJP, so this is :func:`gradcheck` applied to it.
+    ``options`` are gradcheck's (``eps``, ``tol``, ...). Returns its report.
+    """
+    if not hasattr(layer, "backward_vjp"):
+        raise ArgumentError(f"{layer!r} has no backward_vjp (the derivative of its VJP) to check")
+    x, params = _as_float64(x), _as_float64(params)
+    y = layer(params, x)
+    xp = array_module(x)
+    gy = xp.asarray(np.random.default_rng(seed + 1).standard_normal(y.shape)) if gy is None else _as_float64(gy)
+    f, vjp = _backward_functions(layer, [x.shape])
+    report = gradcheck(f, x, params, gy, vjp=vjp, seed=seed, raise_on_failure=False, **options)
+    report.names = ["x", "params", "gy"]
+    if raise_on_failure and not report.ok:
+        raise GradcheckError(str(report))
+    return report
 
 
 def _relative(fd, an):
