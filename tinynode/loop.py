@@ -53,7 +53,9 @@ def integrate(
             state; return True after changing ``y`` (a jump), so k_1 is re-evaluated.
 
     Returns ``(y(t1) flat, stats)``, ``stats`` counting evaluations ``nf`` and
-    accepted and rejected steps.
+    accepted and rejected steps, and ``local_error``: the sum over accepted steps
+    of ``EEst |h|`` (an adaptive method's error estimates, weighted by their steps;
+    Pal et al. 2021 regularise it: :mod:`tinynode.regularizers`).
     """
     t0, t1 = tspan
     xp, s = array_module(y0), solver.stages
@@ -64,7 +66,7 @@ def integrate(
     B[0] = y0
     field.into(t0, B[0], B[1])
     _check_start(B, t0)
-    stats = {"nf": 1, "naccept": 0, "nreject": 0}
+    stats = {"nf": 1, "naccept": 0, "nreject": 0, "local_error": 0.0}
     if dt0 is None:
         h, nf = initial_step(field, t0, B[0], B[1], norm, solver.order, t1 - t0)
         stats["nf"] += nf
@@ -90,6 +92,7 @@ def integrate(
             accept, h_next = False, h * controller.qmin
         if accept:
             stats["naccept"] += 1
+            stats["local_error"] += eest * abs(h)
             failures = 0
             t_new = stops[0] if landing else t + h
             if on_step is not None:

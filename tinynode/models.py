@@ -16,12 +16,15 @@ from .nn import Chain, Dense, Flatten
 __all__ = ["tutorial_model", "find_neural_odes"]
 
 
-def tutorial_model(sensealg=None, solver=None, rtol=1e-3, atol=1e-3, controller=None, *, dt0=None, hidden=10):
+def tutorial_model(
+    sensealg=None, solver=None, rtol=1e-3, atol=1e-3, controller=None, *, dt0=None, hidden=10, regularize=None
+):
     """The tutorial's classifier (16,450 parameters); the options go to its NeuralODE.
 
     ``dt0`` sets the first step (required by the fixed-step ``RK4()`` and
     ``Euler()``); ``hidden`` is the width of the ODE block's inner layers
-    (the tutorial's 10), for a wider model on the same task.
+    (the tutorial's 10), for a wider model on the same task; ``regularize``: the
+    NeuralODE's training regularisers (:mod:`tinynode.regularizers`), None for none.
 
     By default it makes the tutorial's choices, OrdinaryDiffEq's PI controller
     and InterpolatingAdjoint, not the library's (the I controller and
@@ -32,7 +35,7 @@ def tutorial_model(sensealg=None, solver=None, rtol=1e-3, atol=1e-3, controller=
     controller = PIController() if controller is None and (solver is None or solver.adaptive) else controller
     dynamics = Chain(Dense(20, hidden, "tanh"), Dense(hidden, hidden, "tanh"), Dense(hidden, 20, "tanh"))
     ode = NeuralODE(dynamics, (0.0, 1.0), solver=solver, controller=controller, rtol=rtol, atol=atol, dt0=dt0,
-                    sensealg=sensealg)  # fmt: skip
+                    sensealg=sensealg, regularize=regularize)  # fmt: skip
     return Chain(Flatten(), Dense(784, 20, "tanh"), ode, Dense(20, 10))
 
 

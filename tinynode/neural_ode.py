@@ -17,9 +17,11 @@ totals, which a training loop resets per epoch).
 import numpy as np
 
 from .adjoints import DiscreteAdjoint, solve_with_vjp
+from .errors import ArgumentError
 from .field import VectorField
 from .nn import Layer, check_params
 from .odeint import DEFAULTS, Solution, check_method, check_saveat, check_span, solve
+from .regularizers import Regularization, RegularizedTraining
 
 __all__ = ["NeuralODE"]
 
@@ -42,6 +44,9 @@ class NeuralODE(Layer):
         saveat: None (the layer returns ``y(t1)``) or the times it returns
             (stacked time-first, ``(len, *x.shape)``). For one-off trajectories
             (plots) use :meth:`solve`, which takes them per call.
+        regularize: a :class:`~tinynode.regularizers.Regularization` (its terms are
+            added to the loss while training: ``forward``/``backward``; inference
+            is the plain solve), or None.
 
     After each call, ``last_stats`` holds the counts of the last pass:
     ``{"forward": {"nf", "naccept", "nreject"}, "backward": {STATS_KEYS}}``
@@ -63,6 +68,7 @@ class NeuralODE(Layer):
         max_steps=DEFAULTS["max_steps"],
         sensealg=None,
         saveat=None,
+        regularize=None,
     ):
         self.dynamics = dynamics
         self.field = VectorField(dynamics)
@@ -72,8 +78,36 @@ class NeuralODE(Layer):
         self.sensealg = DiscreteAdjoint() if sensealg is None else sensealg
         direction = 1.0 if self.tspan[1] > self.tspan[0] else -1.0
         self.saveat = None if saveat is None else check_saveat(saveat, *self.tspan, direction)
+        self.regularize = self._check_regularize(regularize)
+        self._training = None  # the regularisers' noise generator and helpers, made on first use
         self.last_stats = {}
         self.reset_counts()
+
+    def _check_regularize(self, reg):
+        """``reg`` if it can train this layer, None when it does nothing; else an ArgumentError saying why."""
+        if reg is None:
+            return None
+        if not isinstance(reg, Regularization):
+            raise ArgumentError(f"regularize must be a tinynode.regularizers.Regularization or None, got {reg!r}")
+        if not reg.active:
+            return None
+        if self.saveat is not None:
+            raise ArgumentError("regularize works on the final state only: leave saveat=None")
+        if reg.steer >= abs(self.tspan[1] - self.tspan[0]):
+            raise ArgumentError(
+                f"Regularization(steer={reg.steer}) must be shorter than the span {self.tspan}: "
+                "the end time is drawn from [t1 - steer, t1 + steer]"
+            )
+        if (reg.error or reg.error_sampled) and not self.solver.adaptive:
+            raise ArgumentError(
+                f"the error regularisers need an adaptive solver's error estimate; {self.solver!r} has none"
+            )
+        if reg.error and not self.sensealg.differentiates_local_error:
+            raise ArgumentError(
+                f"Regularization(error=...) differentiates every step's error estimate, which only "
+                f"DiscreteAdjoint() can; {self.sensealg.name} can use error_sampled instead"
+            )
+        return reg
 
     def __repr__(self):
         # the architecture only: tolerances and the sensealg change how, not what, it computes
@@ -85,8 +119,8 @@ class NeuralODE(Layer):
         return self.dynamics.num_params
 
     def reset_counts(self):
-        """Zero the running totals of forward evaluations and backward VJPs."""
-        self.counts = {"forward_nf": 0, "backward_nvjp": 0, "backward_nf": 0, "solves": 0}
+        """Zero the running totals of forward evaluations and backward VJPs (and regularisers' values)."""
+        self.counts = {"forward_nf": 0, "backward_nvjp": 0, "backward_nf": 0, "solves": 0, "regularization": {}}
 
     def init(self, seed_or_rng=0, dtype=np.float32):
         """The dynamics' parameters (the ODE itself adds none)."""
@@ -118,9 +152,9 @@ class NeuralODE(Layer):
     def _output(self, sol):
         return sol.y[-1] if self.saveat is None else sol.y
 
-    def _count_forward(self, sol):
+    def _count_forward(self, sol, extra_nf=0):
         self.last_stats = {"forward": sol.stats}
-        self.counts["forward_nf"] += sol.stats["nf"]
+        self.counts["forward_nf"] += sol.stats["nf"] + extra_nf
         self.counts["solves"] += 1
 
     def __call__(self, params, x):
@@ -133,15 +167,31 @@ class NeuralODE(Layer):
     def forward(self, params, x):
         """Solve from ``x`` with the sensealg's forward pass; ``ctx`` is its pullback."""
         check_params(self, params)
+        if self.regularize is not None:
+            return self._forward_regularized(params, x)
         sol, pullback = solve_with_vjp(
             self.field, x, self.tspan, params, **self._options(), saveat=self._saveat(), sensealg=self.sensealg
         )
         self._count_forward(sol)
         return self._output(sol), pullback
 
+    def _forward_regularized(self, params, x):
+        """The forward pass of a regularised solve (:class:`~tinynode.regularizers.RegularizedTraining`)."""
+        if self._training is None:
+            self._training = RegularizedTraining(self.regularize, self.dynamics, self.field)
+        run = self._training.forward(params, x, self.tspan, dict(self._options(), sensealg=self.sensealg))
+        self._count_forward(run.sol, extra_nf=run.extra_nf)
+        self.last_stats["regularization"] = run.values
+        for name, value in run.values.items():
+            self.counts["regularization"][name] = self.counts["regularization"].get(name, 0.0) + value
+        return run.output, run
+
     def backward(self, params, ctx, gy, need_gx=True):
         """The adjoint pass: ``(dL/dx, dL/dparams)`` from ``dL/dy`` (stats in ``last_stats["backward"]``)."""
-        gx, gp, stats = ctx(gy[None] if self.saveat is None else gy)
+        if isinstance(ctx, RegularizedTraining.Run):
+            gx, gp, stats = ctx.backward(gy)
+        else:
+            gx, gp, stats = ctx(gy[None] if self.saveat is None else gy)
         self.last_stats["backward"] = stats
         self.counts["backward_nvjp"] += stats["nvjp"] + stats["nvjp_params"]
         self.counts["backward_nf"] += stats["nf"] + stats["nf_resolve"]

@@ -93,7 +93,10 @@ def solve_with_vjp(
         cotangent of ``sol.y`` to those of ``y0`` and ``params``. What it returns
         (a :class:`~tinynode.adjoints.times.Gradients`) also gives the gradients
         with respect to the times on request: ``.t0``, ``.t1`` and ``.t`` (one
-        per output time ``sol.t[k]``), for every sensealg. ``stats`` has
+        per output time ``sol.t[k]``), for every sensealg. ``pullback(gy,
+        local_error=w)`` adds ``w * sol.stats["local_error"]`` (the solver's
+        error estimates, :mod:`tinynode.regularizers`) to the loss it
+        differentiates; DiscreteAdjoint only. ``stats`` has
         the counters :data:`STATS_KEYS` for every method (zero where unused) and
         ``"choices"``: the ``sensealg``, ``controller`` and ``blas_threads`` used,
         and for DiscreteAdjoint what the steps ``kept`` (how many kept their
@@ -121,9 +124,9 @@ def solve_with_vjp(
                 save_start=save_start, dense=sensealg.needs_dense, on_step=on_step)  # fmt: skip
     fwd = Forward.record(f, bound, params, y0, tspan, sol, **options, steps=record)
 
-    def pullback(gy):
+    def pullback(gy, *, local_error=0.0):
         with auto_blas_threads(bound) as threads:
-            grads = sensealg.pullback(fwd, gy)
+            grads = sensealg.pullback(fwd, gy, local_error)
         choices = {"sensealg": sensealg.name, "controller": type(fwd.controller).__name__, "blas_threads": threads}
         kept = sensealg.kept(fwd)
         grads.stats["choices"] = choices if kept is None else {**choices, "kept": kept}

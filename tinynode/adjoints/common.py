@@ -86,9 +86,11 @@ class Forward:
 
 
 class Observations:
-    """The output cotangents, split into the start value, the jumps, and the t0 term."""
+    """The output cotangents, split into the start value, the jumps, and the t0 term; and the
+    weight ``local_error`` of the solve's ``sol.stats["local_error"]`` in the loss."""
 
-    def __init__(self, fwd, gy):
+    def __init__(self, fwd, gy, local_error=0.0):
+        self.local_error = _check_weight(local_error)
         xp = array_module(fwd.y0)
         gy = xp.asarray(gy)
         expected = (len(fwd.times),) + tuple(fwd.shape)
@@ -112,6 +114,13 @@ class Observations:
     def finish(self, lam0):
         """dL/dy0 = lambda(t0), plus the cotangent of an output at t0 itself."""
         return lam0 if self.at_t0 is None else lam0 + self.at_t0
+
+
+def _check_weight(value):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    if not ok:
+        raise ArgumentError(f"pullback(..., local_error={value!r}): the weight must be a finite number >= 0")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -160,10 +169,20 @@ class SensitivityAlgorithm:
         """The method's name, as the messages and stats give it."""
         return type(self).__name__
 
-    def pullback(self, fwd, gy):
+    #: Whether the method differentiates the solver's error estimates (``pullback(gy, local_error=w)``).
+    differentiates_local_error = False
+
+    def pullback(self, fwd, gy, local_error=0.0):
         """Map the cotangent of ``sol.y`` to ``(dL/dy0, dL/dparams, stats)`` (stats: :data:`STATS_KEYS`),
-        a :class:`~tinynode.adjoints.times.Gradients` that also gives the time gradients."""
-        obs = Observations(fwd, gy)
+        a :class:`~tinynode.adjoints.times.Gradients` that also gives the time gradients.
+        ``local_error``: the weight of ``sol.stats["local_error"]`` in the loss (DiscreteAdjoint only)."""
+        obs = Observations(fwd, gy, local_error)
+        if obs.local_error and not self.differentiates_local_error:
+            raise ArgumentError(
+                f"{self.name} solves a continuous adjoint, which does not see the forward solver's error "
+                "estimates: use DiscreteAdjoint() to differentiate local_error, or its sampled-time form "
+                "(Regularization(error_sampled=...)), which works with every method"
+            )
         stats = dict.fromkeys(STATS_KEYS, 0)
         lam0, gparams = self.backward(fwd, obs, stats)
         gparams = None if fwd.params is None else gparams.reshape(fwd.params.shape)

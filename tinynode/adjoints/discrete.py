@@ -16,7 +16,9 @@ given ybar = dL/dy_n+1:
 
 An output inside a step (saveat, from the continuous extension
 ``y_n + h sum_i b_i(theta) k_i``) seeds ``kbar_i += h b_i(theta) gbar`` and
-``dL/dy_n += gbar``. The forward pass keeps ``B = [y_n, k_1..k_s]`` of every
+``dL/dy_n += gbar``. A loss that weighs the solver's own error estimates,
+``w sum_n EEst_n |h_n|`` (``pullback(gy, local_error=w)``), seeds the stages
+through ``err = h sum_i e_i k_i`` (:func:`local_error_seeds`). The forward pass keeps ``B = [y_n, k_1..k_s]`` of every
 accepted step, so each ``Y_i`` is rebuilt with one product and the sweep
 costs one VJP per stage and no evaluation of f; where the memory budget
 allows it also keeps each stage's hidden activations, and the VJP then skips
@@ -79,6 +81,8 @@ class DiscreteAdjoint(SensitivityAlgorithm):
         """False: the method keeps its own per-step record (:meth:`step_record`)."""
         return False
 
+    differentiates_local_error = True
+
     def step_record(self, bound, y0):
         """The forward pass's field and record of its accepted steps, within the budget."""
         return StepRecord(bound, default_memory(y0) if self.memory is None else self.memory)
@@ -98,7 +102,7 @@ class DiscreteAdjoint(SensitivityAlgorithm):
             t_end = fwd.t1 if k == len(record.ts) - 1 else record.ts[k + 1]
             B = _stages(fwd, record, k, stats)
             ybar = _reverse_step(fwd, record.ts[k], record.hs[k], B, record.kept[k], t_end, ybar,
-                                 outputs.get(k, []), gp, stats)  # fmt: skip
+                                 outputs.get(k, []), gp, stats, obs.local_error)  # fmt: skip
             stats["naccept"] += 1
         if not math.isfinite(item(ybar.sum() + gp.sum())):  # nothing adaptive would have noticed
             raise NonFiniteError(
@@ -134,9 +138,38 @@ def _outputs_by_step(fwd, obs):
     return by_step
 
 
-def _reverse_step(fwd, t_n, h, B, kept, t_end, ybar, outputs, gp, stats):
+def local_error_seeds(fwd, B, W, h):
+    """``(d/dk_i, d/dy_n)`` of ``EEst |h|`` for one step ``B = [y_n, k_1..k_s]`` with weights ``W``.
+
+    ``EEst = RMS(q)`` with ``q = err / sc``, ``err = h sum_i e_i k_i`` and
+    ``sc = atol + rtol max(|y_n|, |y_n+1|)`` (:mod:`tinynode.norms`); the step
+    size is held fixed, as everywhere in the sweep. With ``g = d(EEst |h|)/dq``::
+
+        errbar = g / sc,   scbar = -g q / sc,   then scbar goes to y_n or to y_n+1 (whichever
+        is larger in size, times rtol sign), and y_n+1 = y_n + h sum_i b_i k_i.
+    """
+    xp = array_module(B)
+    s, y_n = fwd.tableau.stages, B[0]
+    err, y_new = xp.dot(W[s + 1], B), xp.dot(W[s], B)
+    n_bigger = xp.abs(y_n) >= xp.abs(y_new)
+    rtol, atol = (xp.asarray(tol, dtype=B.dtype) for tol in (fwd.rtol, fwd.atol))
+    sc = xp.where(n_bigger, xp.abs(y_n), xp.abs(y_new)) * rtol + atol
+    q = err / sc
+    eest = math.sqrt(item(xp.dot(q, q)) / q.size)
+    if eest == 0.0:
+        return xp.zeros_like(B[1:]), xp.zeros_like(y_n)
+    g = q * (abs(h) / (q.size * eest))
+    scbar = -g * q / sc * rtol
+    ybar_n = xp.where(n_bigger, scbar * xp.sign(y_n), 0)
+    ybar_new = xp.where(n_bigger, 0, scbar * xp.sign(y_new))
+    kbar = W[s + 1, 1:, None] * (g / sc)[None, :] + W[s, 1:, None] * ybar_new[None, :]
+    return kbar, ybar_n + ybar_new
+
+
+def _reverse_step(fwd, t_n, h, B, kept, t_end, ybar, outputs, gp, stats, local_error=0.0):
     """dL/dy_n from dL/dy_n+1 for one step ``B = [y_n, k_1..k_s]`` (the module docstring's sweep);
-    ``kept``: each stage's activations from the forward pass, or None."""
+    ``kept``: each stage's activations from the forward pass, or None; ``local_error``: the weight
+    of this step's ``EEst |h|`` in the loss."""
     xp, tab, dtype = array_module(B), fwd.tableau, B.dtype
     s = tab.stages
     b = tab.b
@@ -154,6 +187,11 @@ def _reverse_step(fwd, t_n, h, B, kept, t_end, ybar, outputs, gp, stats):
         ybar_n += g
         carries = carries | (w != 0)  # ... an output inside the step uses k_i
     W = tab.step_weights(h, xp, dtype)
+    if local_error and tab.adaptive:  # ... and so does a loss on the step's error estimate
+        kbar_e, ybar_e = local_error_seeds(fwd, B, W, h)
+        kbar += local_error * kbar_e
+        ybar_n += local_error * ybar_e
+        carries = carries | (tab.btilde != 0) | (tab.b != 0)
     for i in range(s - 1, -1, -1):
         if not carries[i]:
             continue  # nothing uses k_i: e.g. Tsit5's k_7 when nothing looks inside the step
