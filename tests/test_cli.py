@@ -132,3 +132,21 @@ def test_info_and_python_dash_m(capsys):
     assert f"tinynode {tn.__version__}" in out and "numpy" in out and "GPU" in out
     res = subprocess.run([sys.executable, "-m", "tinynode", "info"], capture_output=True, text=True, check=True)
     assert res.stdout.startswith("tinynode ")
+
+
+def test_regularize_is_recorded_reported_and_kept_on_resume(capsys, tmp_path):
+    history, ckpt = str(tmp_path / "h.json"), str(tmp_path / "c.npz")
+    rc, out, _ = train(capsys, "--epochs", "2", "--regularize", "kinetic=1e-2, error_sampled=0.1",
+                       "--history", history, "--save", ckpt)  # fmt: skip
+    assert rc == 0 and re.search(r"NFE forward/backward: \d+/\d+\tkinetic [\d.e+-]+\terror_sampled ", out), out
+    doc = json.load(open(history))
+    assert doc["training"]["regularize"] == "kinetic=0.01,error_sampled=0.1"  # canonical
+    last = doc["history"][-1]
+    assert set(last["regularization"]) == {"kinetic", "error_sampled"} and last["predict_nf"] >= 8
+    rc, _, err = train(capsys, "--epochs", "3", "--resume", ckpt, "--regularize", "kinetic=0.1")
+    assert rc == 2 and "--override regularize" in err
+    rc, out, _ = train(capsys, "--epochs", "3", "--resume", ckpt)  # the run's regularisers, from the checkpoint
+    assert rc == 0 and "\tkinetic " in out.splitlines()[-1]
+    for bad, says in (("speed=1", "NAME=WEIGHT"), ("kinetic=-1", "kinetic"), ("error=1", "--sensealg discrete")):
+        rc, _, err = train(capsys, "--epochs", "1", "--regularize", bad)
+        assert rc == 2 and says in err, err

@@ -63,6 +63,12 @@ def build_parser():
     train.add_argument("--atol", type=float, help="default 1e-3 (the tutorial's)")
     train.add_argument("--seed", type=int, help="default 0")
     train.add_argument(
+        "--regularize",
+        metavar="TERMS",
+        help="regularisers for dynamics that are cheap to solve, NAME=WEIGHT,... with NAME among kinetic, "
+        "jacobian, error, error_sampled, steer (e.g. kinetic=0.01,jacobian=0.01; docs/regularization.md)",
+    )
+    train.add_argument(
         "--override",
         type=lambda text: [name.strip().replace("-", "_") for name in text.split(",") if name.strip()],
         metavar="NAMES",
@@ -164,7 +170,7 @@ def cmd_train(args):
     runs.check_enough_images(len(labels), args.dataset)
     (x_train, y_train), (x_test, y_test) = train_test_split(images, labels, at=0.9)
     options = runs.model_options(args)
-    model = runs.make_model(options)
+    model = runs.make_model(options, runs.regularization(args))
     arch = architecture_of(model)
     optimizer = Adam(args.lr)
     params, start_epoch, history = model.init(args.seed), 0, []

@@ -105,7 +105,7 @@ class NeuralODE(Layer):
         if reg.error and not self.sensealg.differentiates_local_error:
             raise ArgumentError(
                 f"Regularization(error=...) differentiates every step's error estimate, which only "
-                f"DiscreteAdjoint() can; {self.sensealg.name} can use error_sampled instead"
+                f"DiscreteAdjoint() (--sensealg discrete) can; {self.sensealg.name} can use error_sampled instead"
             )
         return reg
 

@@ -87,6 +87,11 @@ class Regularization:
         return tuple(name for name in ("kinetic", "jacobian") if getattr(self, name))
 
     @property
+    def spec(self):
+        """The weights as ``--regularize`` takes them, canonical (``"kinetic=0.01,steer=0.5"``; ``""``: none)."""
+        return ",".join(f"{name}={getattr(self, name):g}" for name in self.active)
+
+    @property
     def active(self):
         """The terms with a non-zero weight (STEER included)."""
         return tuple(f.name for f in fields(self)[:5] if getattr(self, f.name))

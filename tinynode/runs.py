@@ -20,6 +20,7 @@ from .adjoints import SENSEALGS
 from .controllers import IController, PIController
 from .errors import ArgumentError, CheckpointError, DataError, TinyNodeError
 from .models import tutorial_model
+from .regularizers import parse_regularization
 from .tableaus import Dopri5, Tsit5
 
 __all__ = ["SOLVERS", "CONTROLLERS", "DEFAULTS", "check_values", "check_paths", "resume_options", "make_model"]
@@ -30,10 +31,10 @@ CONTROLLERS = {"pi": PIController, "i": IController}
 #: The options a run records, with their defaults (``subset``'s is 1,500 under CI=true, else all images).
 DEFAULTS = {
     "sensealg": "interpolating", "solver": "tsit5", "controller": "pi", "rtol": 1e-3, "atol": 1e-3,
-    "lr": 1e-3, "batch_size": 128, "seed": 0, "dataset": "mnist", "subset": None,
+    "lr": 1e-3, "batch_size": 128, "seed": 0, "dataset": "mnist", "subset": None, "regularize": "",
 }  # fmt: skip
 MODEL_OPTIONS = ("sensealg", "solver", "controller", "rtol", "atol")
-TRAINING_OPTIONS = ("dataset", "subset", "lr", "batch_size", "seed")
+TRAINING_OPTIONS = ("dataset", "subset", "lr", "batch_size", "seed", "regularize")
 CHOICES = {"sensealg": SENSEALGS, "solver": SOLVERS, "controller": CONTROLLERS}
 
 
@@ -41,6 +42,8 @@ def check_values(args):
     """Every numeric option in range, named as on the command line (``--lr nan`` would only show up
     as a NaN loss an epoch later; ``--epochs 0`` would train nothing and say nothing)."""
     _positive_finite("--lr", args.lr)
+    if args.regularize is not None:  # canonical, so that --resume compares weights, not spellings
+        args.regularize = parse_regularization(args.regularize).spec
     for flag, tol in (("--rtol", args.rtol), ("--atol", args.atol)):
         _positive_finite(flag, tol)
         if tol is not None and not 1e-10 <= tol <= 1:
@@ -202,11 +205,25 @@ def check_training(training, path):
         "lr": lambda v: _number(v) and math.isfinite(v) and v > 0,
         "batch_size": lambda v: _integer(v) and v >= 1,
         "seed": lambda v: _integer(v) and v >= 0,
+        "regularize": lambda v: isinstance(v, str) and _parses(v),
     }
     for name, value in training.items():
         if name not in valid or not valid[name](value):
             raise CheckpointError(f"{path}: recorded training option {name} = {value!r} is not valid")
     return training
+
+
+def _parses(text):
+    try:
+        parse_regularization(text)
+    except ArgumentError:
+        return False
+    return True
+
+
+def regularization(args):
+    """The run's regularisers (``--regularize``, their noise seeded by ``--seed``), or None."""
+    return parse_regularization(args.regularize, seed=args.seed) if args.regularize else None
 
 
 def _number(value):
@@ -229,9 +246,10 @@ def model_options(args):
     return {name: getattr(args, name) for name in MODEL_OPTIONS}
 
 
-def make_model(options):
-    """The tutorial's model with a run's options."""
+def make_model(options, regularize=None):
+    """The tutorial's model with a run's options (and, to train it, its regularisers)."""
     return tutorial_model(
+        regularize=regularize,
         sensealg=SENSEALGS[options["sensealg"]](),
         solver=SOLVERS[options["solver"]](),
         rtol=options["rtol"],

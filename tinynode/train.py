@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -51,13 +51,16 @@ class EpochRecord:
     forward_nf: int
     backward_nvjp: int
     backward_nf: int
+    predict_nf: float = 0.0  # forward evaluations per solve while scoring the test set (inference)
+    regularization: dict = field(default_factory=dict)  # each regulariser's mean value per training solve
 
     def line(self, epochs):
-        """The tutorial's epoch line, followed by the evaluation counts."""
+        """The tutorial's epoch line, followed by the evaluation counts (and the regularisers' values)."""
+        reg = "".join(f"\t{name} {value:.4g}" for name, value in self.regularization.items())
         return (
             f"[{self.epoch}/{epochs}]\tTime {self.time:.4f}s\tTraining Accuracy: "
             f"{100 * self.train_accuracy:.5f}%\tTest Accuracy: {100 * self.test_accuracy:.5f}%\t"
-            f"NFE forward/backward: {self.forward_nf}/{self.backward_nvjp + self.backward_nf}"
+            f"NFE forward/backward: {self.forward_nf}/{self.backward_nvjp + self.backward_nf}" + reg
         )
 
     as_dict = asdict
@@ -83,6 +86,16 @@ def confusion_matrix(preds, truth, num_classes=10):
     m = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(m, (truth.astype(np.int64), preds.astype(np.int64)), 1)
     return m
+
+
+def _training_counts(odes):
+    """The epoch's evaluation counts, and each regulariser's mean value per solve, over the Neural ODEs."""
+    counts = {key: sum(ode.counts[key] for ode in odes) for key in ("forward_nf", "backward_nvjp", "backward_nf")}
+    solves, totals = sum(ode.counts["solves"] for ode in odes), {}
+    for ode in odes:
+        for name, value in ode.counts["regularization"].items():
+            totals[name] = totals.get(name, 0.0) + value
+    return {**counts, "regularization": {name: value / max(solves, 1) for name, value in totals.items()}}
 
 
 @contextmanager
@@ -190,16 +203,19 @@ def fit(
             batches = _progress(train_loader, len(train_loader), progress, f"epoch {epoch}/{epochs}")
             losses = _train_epoch(model, params, optimizer, opt_state, batches, epoch, interrupted)
             elapsed = time.perf_counter() - t_start
-            # the training counts, read before evaluation adds its own solves
-            counts = {
-                key: sum(ode.counts[key] for ode in odes) for key in ("forward_nf", "backward_nvjp", "backward_nf")
-            }
+            counts = _training_counts(odes)  # read before evaluation adds its own solves
+            train_accuracy = evaluate(model, params, eval_train)
+            for ode in odes:
+                ode.reset_counts()
+            test_accuracy = evaluate(model, params, eval_test)
+            solves = sum(ode.counts["solves"] for ode in odes)
             record = EpochRecord(
                 epoch=epoch,
                 loss=float(np.mean(losses)),
                 time=elapsed,
-                train_accuracy=evaluate(model, params, eval_train),
-                test_accuracy=evaluate(model, params, eval_test),
+                train_accuracy=train_accuracy,
+                test_accuracy=test_accuracy,
+                predict_nf=sum(ode.counts["forward_nf"] for ode in odes) / max(solves, 1),
                 **counts,
             )
             history.append(record)
