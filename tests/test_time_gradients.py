@@ -112,3 +112,12 @@ def test_still_a_triple_and_t1_not_an_output():
     assert grads.y0 is gy0 and grads.params is gp and grads.stats is stats and gy0.dtype == np.float32
     assert grads.t1 == 0.0 and isinstance(grads.t0, float) and grads.t.dtype == np.float64
     assert grads.t[0] != 0.0 and grads.t0 != 0.0
+
+
+def test_time_gradients_refuse_a_pullback_that_weighed_the_error_estimates():
+    field, y0, p, _ = problem(0, 2, 2)
+    sol, pullback = tn.solve_with_vjp(field, y0, (0.0, 1.0), p)
+    grads = pullback(np.ones_like(sol.y), local_error=1.0)
+    for name in ("t0", "t1", "t"):
+        with pytest.raises(tn.ArgumentError, match="without local_error"):
+            getattr(grads, name)

@@ -186,7 +186,8 @@ class SensitivityAlgorithm:
         stats = dict.fromkeys(STATS_KEYS, 0)
         lam0, gparams = self.backward(fwd, obs, stats)
         gparams = None if fwd.params is None else gparams.reshape(fwd.params.shape)
-        return Gradients(obs.finish(lam0).reshape(fwd.shape), gparams, stats, fwd=fwd, rows=obs.rows, lam0=lam0)
+        return Gradients(obs.finish(lam0).reshape(fwd.shape), gparams, stats, fwd=fwd, rows=obs.rows, lam0=lam0,
+                         local_error=obs.local_error)  # fmt: skip
 
     def backward(self, fwd, obs, stats):
         """``(lambda(t0), dL/dparams)``, flat: the method itself (implemented by each subclass)."""

@@ -31,6 +31,7 @@ import functools
 import numpy as np
 
 from ..backend import array_module, item
+from ..errors import ArgumentError
 
 __all__ = ["Gradients"]
 
@@ -48,10 +49,19 @@ class Gradients(tuple):
     * ``t1``: ``dL/dt1``, the end moved together with the output at ``t1``.
     """
 
-    def __new__(cls, gy0, gparams, stats, *, fwd, rows, lam0):
+    def __new__(cls, gy0, gparams, stats, *, fwd, rows, lam0, local_error=0.0):
         self = super().__new__(cls, (gy0, gparams, stats))
-        self._fwd, self._rows, self._lam0 = fwd, rows, lam0
+        self._fwd, self._rows, self._lam0, self._local_error = fwd, rows, lam0, local_error
         return self
+
+    def _check_flow_only(self):
+        if self._local_error:
+            raise ArgumentError(
+                "the time gradients are those of a loss on the outputs (they follow the flow: "
+                "tinynode/adjoints/times.py); this pullback also weighed the solver's error estimates "
+                f"(local_error={self._local_error}), whose dependence on the times they do not include. "
+                "Call the pullback without local_error to get them."
+            )
 
     @property
     def y0(self):
@@ -74,6 +84,7 @@ class Gradients(tuple):
     @functools.cached_property
     def t(self):
         """``dL/dt_k = g_k^T f(t_k, y(t_k))`` for each output time (T1); 0 for an output at ``t0``."""
+        self._check_flow_only()
         fwd = self._fwd
         return np.array(
             [0.0 if t == fwd.t0 else item(g @ self._f(t, y)) for t, g, y in zip(fwd.times, self._rows, fwd.y_out)]
@@ -82,6 +93,7 @@ class Gradients(tuple):
     @functools.cached_property
     def t0(self):
         """``dL/dt0 = -lambda(t0)^T f(t0, y0)`` (T2)."""
+        self._check_flow_only()
         return -item(self._lam0 @ self._f(self._fwd.t0, self._fwd.y0))
 
     @property
