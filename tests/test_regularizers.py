@@ -124,3 +124,15 @@ def test_parse_regularization():
     for bad in ("kinetic", "speed=1", "kinetic=fast", "kinetic=-1"):
         with pytest.raises(ArgumentError):
             parse_regularization(bad)
+
+
+def test_the_noise_is_fixed_within_a_solve_and_fresh_for_the_next():
+    """One draw per solve (torchdiffeq #120): two solves from the same layer see different noise, and
+    a layer made with the same seed replays the same sequence of draws."""
+    net = nn.Chain(nn.Dense(3, 5, "tanh"), nn.Dense(5, 3, "tanh"))
+    p, x = net.init(2, np.float64), np.random.default_rng(2).standard_normal((4, 3))
+    reg = Regularization(jacobian=1.0, seed=9)
+    first = tn.NeuralODE(net, regularize=reg)
+    a, b = (first.forward(p, x)[1].values["jacobian"] for _ in range(2))
+    again = tn.NeuralODE(net, regularize=reg)
+    assert a != b and [again.forward(p, x)[1].values["jacobian"] for _ in range(2)] == [a, b]
