@@ -150,3 +150,13 @@ def test_regularize_is_recorded_reported_and_kept_on_resume(capsys, tmp_path):
     for bad, says in (("speed=1", "NAME=WEIGHT"), ("kinetic=-1", "kinetic"), ("error=1", "--sensealg discrete")):
         rc, _, err = train(capsys, "--epochs", "1", "--regularize", bad)
         assert rc == 2 and says in err, err
+
+
+def test_a_resumed_regularised_run_is_the_uninterrupted_one_bit_for_bit(capsys):
+    """The random draws (STEER's end time, the Hutchinson noise, the sampled time) continue where the
+    run stopped: each solve's draws depend on the seed and the solve's index only."""
+    terms = ("--regularize", "steer=0.5,jacobian=0.01,error_sampled=0.1", "--subset", "500")
+    assert train(capsys, "--epochs", "2", "--save", "full.npz", *terms)[0] == 0
+    assert train(capsys, "--epochs", "1", "--save", "part.npz", *terms)[0] == 0
+    assert train(capsys, "--epochs", "2", "--resume", "part.npz", "--save", "part.npz")[0] == 0
+    np.testing.assert_array_equal(load_checkpoint("full.npz")["params"], load_checkpoint("part.npz")["params"])

@@ -22,6 +22,7 @@ from .adjoints import SENSEALGS
 from .checkpoint import architecture_of, load_checkpoint, save_checkpoint
 from .errors import ArgumentError, CheckpointError, DataError, SolverError, TinyNodeError, TrainingError
 from .fileio import atomic_file
+from .models import find_neural_odes
 from .optim import Adam
 from .runs import CONTROLLERS, SOLVERS
 from .train import TrainingInterrupted, confusion_matrix, fit, predict
@@ -181,6 +182,8 @@ def cmd_train(args):
     opt_state = {k: (xp.asarray(v) if hasattr(v, "shape") and np.ndim(v) else v) for k, v in opt_state.items()}
     train_loader = DataLoader(x_train, y_train, batch_size=args.batch_size, shuffle=True, seed=args.seed, xp=xp)
     train_loader.epoch = start_epoch
+    for ode in find_neural_odes(model):  # a resumed run's regularisers draw on where the run stopped
+        ode.training_solves = start_epoch * len(train_loader)
     loaders = (train_loader, *(DataLoader(x, y, batch_size=args.batch_size, xp=xp) for x, y in
                                ((x_train, y_train), (x_test, y_test))))  # fmt: skip
     say(

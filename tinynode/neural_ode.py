@@ -21,7 +21,7 @@ from .errors import ArgumentError
 from .field import VectorField
 from .nn import Layer, check_params
 from .odeint import DEFAULTS, Solution, check_method, check_saveat, check_span, solve
-from .regularizers import Regularization, RegularizedTraining
+from .regularizers import Regularization, RegularizedField, RegularizedTraining
 
 __all__ = ["NeuralODE"]
 
@@ -79,7 +79,8 @@ class NeuralODE(Layer):
         direction = 1.0 if self.tspan[1] > self.tspan[0] else -1.0
         self.saveat = None if saveat is None else check_saveat(saveat, *self.tspan, direction)
         self.regularize = self._check_regularize(regularize)
-        self._training = None  # the regularisers' noise generator and helpers, made on first use
+        self._training = None if self.regularize is None else RegularizedTraining(self.regularize, dynamics, self.field)
+        self.training_solves = 0  # regularised training solves so far: their index seeds each one's draws
         self.last_stats = {}
         self.reset_counts()
 
@@ -93,6 +94,8 @@ class NeuralODE(Layer):
             return None
         if self.saveat is not None:
             raise ArgumentError("regularize works on the final state only: leave saveat=None")
+        if reg.jacobian and not hasattr(self.dynamics, "backward_vjp"):
+            RegularizedField(self.dynamics, 0, ("jacobian",))  # raises, saying what is missing
         if reg.steer >= abs(self.tspan[1] - self.tspan[0]):
             raise ArgumentError(
                 f"Regularization(steer={reg.steer}) must be shorter than the span {self.tspan}: "
@@ -177,9 +180,9 @@ class NeuralODE(Layer):
 
     def _forward_regularized(self, params, x):
         """The forward pass of a regularised solve (:class:`~tinynode.regularizers.RegularizedTraining`)."""
-        if self._training is None:
-            self._training = RegularizedTraining(self.regularize, self.dynamics, self.field)
-        run = self._training.forward(params, x, self.tspan, dict(self._options(), sensealg=self.sensealg))
+        options = dict(self._options(), sensealg=self.sensealg)
+        run = self._training.forward(params, x, self.tspan, options, index=self.training_solves)
+        self.training_solves += 1
         self._count_forward(run.sol, extra_nf=run.extra_nf)
         self.last_stats["regularization"] = run.values
         for name, value in run.values.items():

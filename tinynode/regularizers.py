@@ -116,11 +116,16 @@ def parse_regularization(text, seed=0):
                 f"--regularize {text!r}: each item is NAME=WEIGHT with NAME one of {', '.join(names)} "
                 "(e.g. --regularize kinetic=0.01,jacobian=0.01)"
             )
+        if name.strip() in weights:
+            raise ArgumentError(f"--regularize {text!r}: {name.strip()} is given twice; give each term once")
         try:
             weights[name.strip()] = float(value)
         except ValueError:
             raise ArgumentError(f"--regularize {text!r}: {value!r} is not a number (in {part!r})") from None
-    return Regularization(**weights, seed=seed)
+    try:
+        return Regularization(**weights, seed=seed)
+    except ArgumentError as e:
+        raise ArgumentError(f"--regularize {text!r}: {e}") from None
 
 
 class RegularizedField:
@@ -134,7 +139,7 @@ class RegularizedField:
     VJP ``u = eps^T J`` with cotangent ``2 c u`` (:meth:`tinynode.nn.Dense.backward_vjp`).
     """
 
-    def __init__(self, layer, d, terms, noise=None):
+    def __init__(self, layer, d, terms, noise=None, direction=1.0):
         if "jacobian" in terms and not hasattr(layer, "backward_vjp"):
             raise ArgumentError(
                 f"the Jacobian regulariser needs the derivative of the dynamics' VJP, and {layer!r} has no "
@@ -142,10 +147,11 @@ class RegularizedField:
                 "and check it with tinynode.testing.check_backward_vjp)"
             )
         self.layer, self.d, self.terms, self.noise = layer, d, tuple(terms), noise
+        self.direction = direction  # -1 on a backward span: the integrals are over |dt|, never negative
 
     def _integrands(self, y, u):
         cols = {"kinetic": y, "jacobian": u}
-        return [(cols[name] * cols[name]).sum(axis=-1, keepdims=True) for name in self.terms]
+        return [self.direction * (cols[name] * cols[name]).sum(axis=-1, keepdims=True) for name in self.terms]
 
     def __call__(self, t, state, params):
         z = state[..., : self.d]
@@ -155,7 +161,8 @@ class RegularizedField:
 
     def vjp(self, t, state, params, v):
         xp, d = array_module(state), self.d
-        z, cot = state[..., :d], dict(zip(self.terms, (v[..., d + j : d + j + 1] for j in range(len(self.terms)))))
+        cot = {name: self.direction * v[..., d + j : d + j + 1] for j, name in enumerate(self.terms)}
+        z = state[..., :d]
         y, ctx = self.layer.forward(params, z)
         gy = v[..., :d] + 2 * cot["kinetic"] * y if "kinetic" in cot else v[..., :d]
         gz, gp = self.layer.backward(params, ctx, gy)
@@ -167,7 +174,7 @@ class RegularizedField:
 
 
 class RegularizedTraining:
-    """A NeuralODE's regularised forward and backward passes (one per layer: it owns the noise's generator).
+    """A NeuralODE's regularised forward and backward passes.
 
     ``forward`` solves ``[x, 0]`` with :class:`RegularizedField` when an integral
     is on (else the plain field), to a STEER-drawn end time when ``steer`` is on,
@@ -176,11 +183,14 @@ class RegularizedTraining:
     weight to the cotangents: ``w / rows`` on each integral's column at the end
     (the terms are means over the rows), ``local_error=w`` for ``error``, and the
     sampled step's own gradient.
+
+    The random draws of solve number ``index`` (STEER's end time, the noise, the
+    sampled time) come from a generator seeded by ``(seed, index)`` alone, so a
+    run resumed after ``n`` solves draws what the uninterrupted run drew.
     """
 
     def __init__(self, regularization, dynamics, field):
         self.reg, self.dynamics, self.field = regularization, dynamics, field
-        self.rng = np.random.default_rng(regularization.seed)
 
     class Run:
         """One regularised solve: ``output`` (``y(t1)``), ``sol``, ``values`` (each term, unweighted),
@@ -211,17 +221,19 @@ class RegularizedTraining:
             grads = self.pullback(g, local_error=reg.error)
             return xp.ascontiguousarray(grads.y0[..., :d]), grads.params + gp_probe, grads.stats
 
-    def forward(self, params, x, tspan, options):
-        """Solve from ``x`` for training (``options``: the layer's solver options and sensealg)."""
+    def forward(self, params, x, tspan, options, index=0):
+        """Solve number ``index`` from ``x`` for training (``options``: the layer's solver options and sensealg)."""
         reg, xp, (t0, t1) = self.reg, array_module(x), tspan
+        rng = np.random.default_rng([reg.seed, index])
+        direction = 1.0 if t1 > t0 else -1.0
         if reg.steer:
-            t1 = t1 + float(self.rng.uniform(-reg.steer, reg.steer))
+            t1 = t1 + float(rng.uniform(-reg.steer, reg.steer))
         d, rows, field, y0 = x.shape[-1], math.prod(x.shape[:-1]), self.field, x
         if reg.integrals:
-            noise = reg.draw_noise(self.rng, x.shape, x.dtype, xp) if "jacobian" in reg.integrals else None
-            field = RegularizedField(self.dynamics, d, reg.integrals, noise)
+            noise = reg.draw_noise(rng, x.shape, x.dtype, xp) if "jacobian" in reg.integrals else None
+            field = RegularizedField(self.dynamics, d, reg.integrals, noise, direction)
             y0 = xp.concatenate([x, xp.zeros((*x.shape[:-1], len(reg.integrals)), dtype=x.dtype)], axis=-1)
-        t_s = t0 + float(self.rng.uniform()) * (t1 - t0) if reg.error_sampled else None
+        t_s = t0 + float(rng.uniform()) * (t1 - t0) if reg.error_sampled else None
         saveat = [t1] if t_s is None else [t_s, t1]
         sol, pullback = solve_with_vjp(field, y0, (t0, t1), params, **options, saveat=saveat)
         probe = None
