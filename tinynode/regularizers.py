@@ -154,12 +154,14 @@ class RegularizedField:
         return [self.direction * (cols[name] * cols[name]).sum(axis=-1, keepdims=True) for name in self.terms]
 
     def __call__(self, t, state, params):
+        """``[f(z), |f(z)|^2, |eps^T df/dz|^2]`` per row (the integrands of the terms that are on)."""
         z = state[..., : self.d]
         y, ctx = self.layer.forward(params, z)
         u = self.layer.backward(params, ctx, self.noise)[0] if "jacobian" in self.terms else None
         return array_module(y).concatenate([y, *self._integrands(y, u)], axis=-1)
 
     def vjp(self, t, state, params, v):
+        """``(v^T dF/dstate, v^T dF/dparams)`` for ``F = [f, |f|^2, |eps^T J|^2]`` (the class docstring)."""
         xp, d = array_module(state), self.d
         cot = {name: self.direction * v[..., d + j : d + j + 1] for j, name in enumerate(self.terms)}
         z = state[..., :d]
@@ -208,6 +210,7 @@ class RegularizedTraining:
                 self.values["error_sampled"] = probe[0].stats["local_error"] * probe[1]
 
         def backward(self, gy):
+            """``(dL/dx, dL/dparams, stats)`` for ``L = <gy, y(t1)> + sum_j w_j R_j``."""
             xp, d, reg = array_module(gy), self.d, self.reg
             g = xp.zeros_like(self.sol.y)
             g[-1][..., :d] = gy
